@@ -1,0 +1,1 @@
+"""Bundled model files (found with importlib.resources, never downloaded)."""

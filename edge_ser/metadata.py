@@ -1,0 +1,187 @@
+"""Model metadata: written by the exporter, read by the runtime.
+
+The metadata travels twice with every exported model, and both copies are identical:
+
+* inside the model file, as the ONNX ``metadata_props`` entry ``edge_ser`` (a JSON string;
+  ONNX Runtime exposes it for ``.onnx`` and ``.ort`` files through
+  ``session.get_modelmeta().custom_metadata_map``);
+* beside it, as ``edge_ser.json`` in the model folder, for tools that do not open the model.
+
+Nothing here is hard-coded twice: labels, sample rate, window length and preprocessing all
+come from this record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ModelMetadataError
+
+__all__ = [
+    "METADATA_FILENAME",
+    "METADATA_KEY",
+    "METADATA_VERSION",
+    "ModelMetadata",
+    "PreprocessingConfig",
+]
+
+METADATA_KEY = "edge_ser"
+METADATA_FILENAME = "edge_ser.json"
+METADATA_VERSION = 1
+
+InputKind = Literal["preprocessed", "raw_pcm"]
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    """The preprocessing the model was trained with (the paper's recipe).
+
+    Applied to every window, in this order:
+
+    1. silence trim: the window is cut into non-overlapping frames of ``trim_frame_length``
+       samples (a partial last frame counts); frames whose RMS is more than ``trim_top_db``
+       below the loudest frame's RMS are silent; leading and trailing silent frames are cut.
+       ``trim_top_db <= 0`` disables trimming.
+    2. pre-emphasis: ``y[0] = x[0]``, ``y[n] = x[n] - pre_emphasis * x[n-1]``
+       (``pre_emphasis == 0`` disables it).
+    3. peak normalisation: ``y * (peak / max|y|)`` when ``max|y| > 1e-8`` (``peak_normalize``).
+    """
+
+    trim_top_db: float = 20.0
+    trim_frame_length: int = 512
+    pre_emphasis: float = 0.97
+    peak_normalize: bool = True
+    peak: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.trim_frame_length >= 1):
+            raise ModelMetadataError(
+                f"preprocessing.trim_frame_length must be >= 1, got {self.trim_frame_length!r}"
+            )
+        if not (0.0 <= self.pre_emphasis < 1.0):
+            raise ModelMetadataError(
+                f"preprocessing.pre_emphasis must be in [0, 1), got {self.pre_emphasis!r}"
+            )
+        if not (0.0 < self.peak <= 1.0):
+            raise ModelMetadataError(f"preprocessing.peak must be in (0, 1], got {self.peak!r}")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything the runtime needs to know about a model.
+
+    Attributes:
+        labels: class names in output order.
+        sample_rate: the rate the model takes, in Hz.
+        max_window_s: the longest window the model was trained on.
+        min_input_samples: the shortest input the graph accepts (the conv receptive field).
+        input_name: the graph input (float32 ``[batch, samples]``).
+        output_name: the probabilities output (float32 ``[batch, labels]``, rows sum to 1).
+        logits_name: the logits output, if any.
+        input_kind: ``preprocessed`` (the runtime preprocesses) or ``raw_pcm`` (the graph
+            does the preprocessing itself: the app-friendly variant).
+        preprocessing: see :class:`PreprocessingConfig`.
+        quantization: ``none``, ``dynamic`` or ``static``.
+        extra: free-form provenance: parity figures, tool versions, source checkpoint.
+    """
+
+    labels: tuple[str, ...]
+    sample_rate: int = 16_000
+    max_window_s: float = 8.0
+    min_input_samples: int = 400
+    input_name: str = "input_values"
+    output_name: str = "probabilities"
+    logits_name: str | None = "logits"
+    input_kind: InputKind = "preprocessed"
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    quantization: str = "none"
+    format_version: int = METADATA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        labels = tuple(self.labels)
+        object.__setattr__(self, "labels", labels)
+        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(
+            isinstance(x, str) and x for x in labels
+        ):
+            raise ModelMetadataError(
+                f"metadata labels must be at least 2 distinct non-empty strings, got {list(labels)!r}"
+            )
+        if self.sample_rate not in (8000, 16000, 32000, 48000):
+            raise ModelMetadataError(
+                f"metadata sample_rate must be 8000, 16000, 32000 or 48000 Hz "
+                f"(webrtcvad rates), got {self.sample_rate!r}"
+            )
+        if not (0.5 <= self.max_window_s <= 60.0):
+            raise ModelMetadataError(
+                f"metadata max_window_s must be 0.5 to 60 s, got {self.max_window_s!r}"
+            )
+        if self.input_kind not in ("preprocessed", "raw_pcm"):
+            raise ModelMetadataError(
+                f"metadata input_kind must be 'preprocessed' or 'raw_pcm', got {self.input_kind!r}"
+            )
+        if self.format_version > METADATA_VERSION:
+            raise ModelMetadataError(
+                f"metadata format_version {self.format_version} is newer than this edge-ser "
+                f"understands ({METADATA_VERSION}); upgrade edge-ser"
+            )
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["labels"] = list(self.labels)
+        data["extra"] = dict(self.extra)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMetadata:
+        if not isinstance(data, Mapping):
+            raise ModelMetadataError(f"metadata must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "labels" not in kwargs:
+            raise ModelMetadataError("metadata has no 'labels'")
+        pre = kwargs.get("preprocessing", {})
+        try:
+            if isinstance(pre, Mapping):
+                pre_known = {f.name for f in dataclasses.fields(PreprocessingConfig)}
+                kwargs["preprocessing"] = PreprocessingConfig(
+                    **{k: v for k, v in pre.items() if k in pre_known}
+                )
+            else:
+                raise ModelMetadataError("metadata 'preprocessing' must be an object")
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ModelMetadataError(f"invalid metadata: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "metadata") -> ModelMetadata:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelMetadataError(f"{source} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelMetadata:
+        """Read an ``edge_ser.json`` file."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ModelMetadataError(f"cannot read model metadata {p}: {exc}") from exc
+        return cls.from_json(text, source=str(p))
+
+    def write(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_text(self.to_json() + "\n", encoding="utf-8")
+        return p

@@ -1,0 +1,232 @@
+"""Options as frozen, validated dataclasses.
+
+Each group can be given as an instance or as a plain ``dict`` (e.g. parsed from JSON);
+:func:`coerce` turns either into the instance. Options are never mutated: use
+``dataclasses.replace`` to derive a variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, get_args
+
+from .errors import OptionsError
+
+__all__ = [
+    "AGGREGATIONS",
+    "AggregationOptions",
+    "ClassifierOptions",
+    "SessionOptions",
+    "VadOptions",
+    "WindowOptions",
+    "coerce",
+]
+
+Aggregation = Literal["duration", "confidence", "vote", "mean"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise OptionsError(message)
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Voice activity detection with webrtcvad.
+
+    Attributes:
+        enabled: run VAD; when False the whole audio is one speech region.
+        aggressiveness: webrtcvad mode, 0 (least aggressive) to 3 (most).
+        frame_ms: webrtcvad frame length: 10, 20 or 30 ms.
+        min_speech_ms: a region with less voiced audio than this is treated as noise.
+        min_silence_ms: silence shorter than this does not end a region (regions are merged).
+        speech_pad_ms: padding added on both sides of each region, clipped to the audio.
+    """
+
+    enabled: bool = True
+    aggressiveness: int = 2
+    frame_ms: int = 30
+    min_speech_ms: int = 90
+    min_silence_ms: int = 300
+    speech_pad_ms: int = 150
+
+    def __post_init__(self) -> None:
+        _check(
+            self.aggressiveness in (0, 1, 2, 3),
+            f"VadOptions.aggressiveness must be 0, 1, 2 or 3, got {self.aggressiveness!r}",
+        )
+        _check(
+            self.frame_ms in (10, 20, 30),
+            f"VadOptions.frame_ms must be 10, 20 or 30 (webrtcvad frames), got {self.frame_ms!r}",
+        )
+        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
+            value = getattr(self, name)
+            _check(
+                isinstance(value, int) and 0 <= value <= 60_000,
+                f"VadOptions.{name} must be an integer from 0 to 60000 ms, got {value!r}",
+            )
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How speech regions become model windows.
+
+    Policy (documented in the README): a region is cut into consecutive windows of
+    ``window_s`` seconds with ``overlap_s`` overlap. A tail shorter than ``min_window_s``
+    is not dropped: the last window is slid back so it ends at the region's end (it then
+    overlaps the previous one). A whole region shorter than ``min_window_s`` is extended
+    backwards into the preceding audio up to ``min_window_s`` (or to the start of the audio).
+
+    Attributes:
+        window_s: maximum window length; ``None`` takes the model's ``max_window_s``.
+        overlap_s: overlap between consecutive windows of a long region.
+        min_window_s: the shortest window sent to the model.
+    """
+
+    window_s: float | None = None
+    overlap_s: float = 0.0
+    min_window_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.window_s is not None:
+            _check(
+                0.5 <= self.window_s <= 60.0,
+                f"WindowOptions.window_s must be between 0.5 and 60 seconds, got {self.window_s!r}",
+            )
+        limit = self.window_s if self.window_s is not None else 60.0
+        _check(
+            0.0 <= self.overlap_s < limit / 2,
+            f"WindowOptions.overlap_s must be >= 0 and less than half the window, got {self.overlap_s!r}",
+        )
+        _check(
+            0.0 < self.min_window_s <= limit,
+            f"WindowOptions.min_window_s must be > 0 and at most the window, got {self.min_window_s!r}",
+        )
+
+
+@dataclass(frozen=True)
+class AggregationOptions:
+    """Temporal aggregation of per-window scores into one result per file.
+
+    Attributes:
+        method: ``duration`` (mean weighted by each window's speech seconds), ``confidence``
+            (weighted by each window's top probability), ``vote`` (majority of window labels;
+            scores are vote shares), or ``mean`` (unweighted).
+        min_speech_ratio: windows whose share of VAD speech is below this are left out of
+            the aggregate (they still appear in the timeline). This counters the neutral-class
+            bias of long voice notes, where mostly-silent windows read as neutral. If every
+            window falls below it, all windows are used.
+    """
+
+    method: Aggregation = "duration"
+    min_speech_ratio: float = 0.3
+
+    def __post_init__(self) -> None:
+        _check(
+            self.method in AGGREGATIONS,
+            f"AggregationOptions.method must be one of {', '.join(AGGREGATIONS)}, got {self.method!r}",
+        )
+        _check(
+            0.0 <= self.min_speech_ratio <= 1.0,
+            f"AggregationOptions.min_speech_ratio must be in [0, 1], got {self.min_speech_ratio!r}",
+        )
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How the ONNX Runtime session is built.
+
+    Attributes:
+        intra_op_threads: threads for one operator; 0 lets ONNX Runtime decide.
+        inter_op_threads: threads across operators (1 is right for this sequential graph).
+        providers: execution providers in order of preference.
+        batch_size: at most this many equal-length windows go through the model at once.
+    """
+
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        _check(
+            isinstance(self.intra_op_threads, int) and 0 <= self.intra_op_threads <= 256,
+            f"SessionOptions.intra_op_threads must be 0 (auto) to 256, got {self.intra_op_threads!r}",
+        )
+        _check(
+            isinstance(self.inter_op_threads, int) and 0 <= self.inter_op_threads <= 256,
+            f"SessionOptions.inter_op_threads must be 0 (auto) to 256, got {self.inter_op_threads!r}",
+        )
+        _check(
+            len(self.providers) > 0 and all(isinstance(p, str) for p in self.providers),
+            f"SessionOptions.providers must be a non-empty sequence of names, got {self.providers!r}",
+        )
+        _check(
+            isinstance(self.batch_size, int) and 1 <= self.batch_size <= 64,
+            f"SessionOptions.batch_size must be 1 to 64, got {self.batch_size!r}",
+        )
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """All runtime options, grouped. Returned inside every result."""
+
+    vad: VadOptions = field(default_factory=VadOptions)
+    window: WindowOptions = field(default_factory=WindowOptions)
+    aggregation: AggregationOptions = field(default_factory=AggregationOptions)
+    session: SessionOptions = field(default_factory=SessionOptions)
+
+    def __post_init__(self) -> None:
+        # Accept dicts for the groups, as faster-whisper accepts vad_parameters as a dict.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            cls = _GROUPS[f.name]
+            object.__setattr__(self, f.name, coerce(cls, value, f"ClassifierOptions.{f.name}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClassifierOptions:
+        return coerce(cls, data, "ClassifierOptions")
+
+
+_GROUPS: dict[str, type] = {
+    "vad": VadOptions,
+    "window": WindowOptions,
+    "aggregation": AggregationOptions,
+    "session": SessionOptions,
+}
+
+T = TypeVar("T")
+
+
+def coerce(cls: type[T], value: object, what: str | None = None) -> T:
+    """Return ``value`` as an instance of the options class ``cls``.
+
+    ``None`` gives the defaults; a mapping is checked for unknown keys.
+    """
+    what = what or cls.__name__
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise OptionsError(
+                f"{what}: unknown option(s) {', '.join(map(str, unknown))}; "
+                f"accepted: {', '.join(sorted(names))}"
+            )
+        kwargs = dict(value)
+        if cls is SessionOptions and "providers" in kwargs:
+            kwargs["providers"] = tuple(kwargs["providers"])
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # pragma: no cover - guarded by the unknown-key check
+            raise OptionsError(f"{what}: {exc}") from exc
+    raise OptionsError(f"{what} must be a {cls.__name__} or a dict, got {type(value).__name__}")

@@ -1,0 +1,106 @@
+"""Shared fixtures: a tiny HuBERT-shaped checkpoint and its exported model.
+
+The tiny model is built from a transformers config class (no hub access); it has the real
+architecture (conv feature encoder with group norm, positional conv, transformer layers,
+pooled head), only far smaller, so export and runtime are exercised end to end in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+LABELS = ("anger", "happiness", "neutral", "sadness")
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def make_tiny_checkpoint(path: Path, *, labels: tuple[str, ...] = LABELS, seed: int = 0,
+                         arch: str = "hubert") -> Path:
+    """Write a tiny ``save_pretrained`` audio-classification checkpoint to ``path``."""
+    import torch
+    from transformers import (
+        HubertConfig,
+        HubertForSequenceClassification,
+        Wav2Vec2Config,
+        Wav2Vec2ForSequenceClassification,
+        WavLMConfig,
+        WavLMForSequenceClassification,
+    )
+
+    classes = {
+        "hubert": (HubertConfig, HubertForSequenceClassification),
+        "wav2vec2": (Wav2Vec2Config, Wav2Vec2ForSequenceClassification),
+        "wavlm": (WavLMConfig, WavLMForSequenceClassification),
+    }
+    config_cls, model_cls = classes[arch]
+    torch.manual_seed(seed)
+    config = config_cls(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16, 16, 16, 16, 16),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        classifier_proj_size=16,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = model_cls(config).eval()
+    model.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny_ckpt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An fp32 export of the tiny checkpoint: what ``edge-ser classify --model`` takes."""
+    from edge_ser_export import export_model
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    export_model(tiny_checkpoint, out, quantize="none")
+    return out
+
+
+def synth_speechlike(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Voiced-speech-like audio: harmonic bursts with pitch glides, separated by pauses.
+
+    webrtcvad reliably marks these bursts as speech; the pauses are true silence.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = (np.sin(2 * np.pi * 0.35 * t) > -0.3).astype(np.float64)
+    x = 0.3 * voiced * envelope + 0.002 * rng.standard_normal(n)
+    return x.astype(np.float32)
+
+
+@pytest.fixture
+def no_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make torch and transformers unimportable within the test."""
+    import builtins
+    import sys
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in {"torch", "transformers"}:
+            monkeypatch.delitem(sys.modules, name)
+    real_import = builtins.__import__
+
+    def guarded(name: str, *args: object, **kwargs: object) -> object:
+        if name.split(".")[0] in {"torch", "transformers"}:
+            raise ImportError(f"No module named {name!r} (blocked by test)")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", guarded)
+    yield
