@@ -6,6 +6,8 @@ torch or transformers.
 
 from __future__ import annotations
 
+from .audio import load_audio
+from .classifier import Classifier
 from .errors import (
     AudioDecodeError,
     AudioError,
@@ -20,6 +22,7 @@ from .errors import (
     UnsupportedAudioError,
 )
 from .metadata import ModelMetadata, PreprocessingConfig
+from .model import load_model
 from .options import (
     AggregationOptions,
     ClassifierOptions,
@@ -28,6 +31,7 @@ from .options import (
     WindowOptions,
 )
 from .results import ClassificationResult, SpeechRegion, WindowResult
+from .stream import Stream
 
 __version__ = "0.1.0"
 
@@ -37,6 +41,7 @@ __all__ = [
     "AudioError",
     "AudioNotFoundError",
     "ClassificationResult",
+    "Classifier",
     "ClassifierOptions",
     "EdgeSerError",
     "InvalidAudioError",
@@ -49,9 +54,12 @@ __all__ = [
     "PreprocessingConfig",
     "SessionOptions",
     "SpeechRegion",
+    "Stream",
     "UnsupportedAudioError",
     "VadOptions",
     "WindowOptions",
     "WindowResult",
     "__version__",
+    "load_audio",
+    "load_model",
 ]

@@ -104,3 +104,23 @@ def no_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(builtins, "__import__", guarded)
     yield
+
+
+def speech_bursts(
+    spans: list[tuple[float, float]], seconds: float, sample_rate: int = 16000, seed: int = 0
+) -> np.ndarray:
+    """Voiced harmonic bursts at known times (seconds) in true silence plus faint noise.
+
+    For tests that check timestamps map back to the original audio at any sample rate.
+    """
+    rng = np.random.default_rng(seed)
+    n = round(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    mask = np.zeros(n, dtype=np.float64)
+    for start, end in spans:
+        mask[(t >= start) & (t < end)] = 1.0
+    x = 0.3 * voiced * mask + 0.001 * rng.standard_normal(n)
+    return x.astype(np.float32)

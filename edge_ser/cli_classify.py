@@ -1,0 +1,243 @@
+"""``edge-ser classify PATH...``: classify audio files, folders and globs.
+
+Prints a table (or one JSON object per file with ``--json``) on stdout. A file that fails
+is reported as ``path: error: message`` on stderr and the others are still processed; the
+exit status is 0 when all succeeded and 1 otherwise (2 when nothing could run at all, e.g.
+no model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .audio import AUDIO_EXTENSIONS
+from .classifier import Classifier
+from .errors import EdgeSerError
+from .options import AGGREGATIONS, ClassifierOptions
+from .results import ClassificationResult
+
+__all__ = ["add_arguments", "expand_inputs", "run"]
+
+LONG_FILE_S = 60.0  # a single file this long gets a progress bar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="audio files, folders (searched recursively) or glob patterns",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder or .onnx/.ort file (default: the bundled model)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per input file per line"
+    )
+    parser.add_argument(
+        "--timeline", action="store_true", help="table mode: also print one row per window"
+    )
+    win = parser.add_argument_group("windowing")
+    win.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        metavar="S",
+        help="window length in seconds (default: the model's maximum, e.g. 8)",
+    )
+    win.add_argument(
+        "--overlap",
+        type=float,
+        default=None,
+        metavar="S",
+        help="overlap between consecutive windows in seconds (default 0)",
+    )
+    win.add_argument(
+        "--min-window",
+        type=float,
+        default=None,
+        metavar="S",
+        help="shortest window; shorter speech is extended backwards (default 1)",
+    )
+    vad = parser.add_argument_group("voice activity detection")
+    vad.add_argument(
+        "--vad-aggressiveness",
+        type=int,
+        choices=(0, 1, 2, 3),
+        default=None,
+        help="webrtcvad mode, 0 (keeps most) to 3 (strictest) (default 2)",
+    )
+    vad.add_argument(
+        "--no-vad", action="store_true", help="no VAD: the whole file is one speech region"
+    )
+    agg = parser.add_argument_group("aggregation")
+    agg.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        default=None,
+        help="how window scores combine (default: duration)",
+    )
+    agg.add_argument(
+        "--min-speech-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="leave out windows with less speech than this share (default 0.3)",
+    )
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="ONNX Runtime intra-op threads (default: 0 = automatic)")  # fmt: skip
+
+
+def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
+    """Only the options given on the command line; the rest keep their defaults."""
+
+    def given(**values: Any) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if v is not None}
+
+    no_vad = False if args.no_vad else None
+    return ClassifierOptions.from_dict({
+        "vad": given(aggressiveness=args.vad_aggressiveness, enabled=no_vad),
+        "window": given(window_s=args.window, overlap_s=args.overlap, min_window_s=args.min_window),
+        "aggregation": given(method=args.aggregation, min_speech_ratio=args.min_speech_ratio),
+        "session": given(intra_op_threads=args.threads),
+    })  # fmt: skip
+
+
+def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
+    """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument."""
+    found: list[tuple[str, Path | None]] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.exists():
+            matches = [path]
+        elif glob.has_magic(pattern):
+            matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
+        else:
+            matches = []
+        if not matches:
+            found.append((pattern, None))
+        for match in matches:
+            if match.is_dir():
+                files = sorted(
+                    f
+                    for f in match.rglob("*")
+                    if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+                )
+                found.extend((str(f), f) for f in files)
+                if not files:
+                    found.append((str(match), None))
+            else:
+                found.append((str(match), match))
+    unique: dict[str, Path | None] = {}
+    for name, resolved in found:
+        unique.setdefault(name, resolved)
+    return list(unique.items())
+
+
+def run(args: argparse.Namespace) -> int:
+    clf = Classifier(args.model, options_from_args(args))
+    inputs = expand_inputs(list(args.paths))
+    table = None if args.json else _Table(sys.stdout, [name for name, _ in inputs], args.timeline)
+    bar = _ProgressBar(sys.stderr, len(inputs))
+    failed = 0
+    for index, (name, path) in enumerate(inputs):
+        if path is None:
+            failed += _report(bar, name, _why_nothing(name))
+            continue
+        try:
+            result = clf.classify(path, progress=functools.partial(bar.update, index, name))
+        except EdgeSerError as exc:
+            failed += _report(bar, name, str(exc))
+            continue
+        bar.clear()
+        if table is None:
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+        else:
+            table.row(name, result)
+    bar.clear()
+    return 1 if failed else 0
+
+
+def _why_nothing(name: str) -> str:
+    if Path(name).is_dir():
+        exts = ", ".join(sorted(AUDIO_EXTENSIONS))
+        return f"no audio files in this folder (looked for {exts})"
+    if glob.has_magic(name):
+        return "no files match this pattern"
+    return "no such file or folder"
+
+
+def _report(bar: _ProgressBar, name: str, message: str) -> int:
+    bar.clear()
+    print(f"{name}: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+class _Table:
+    def __init__(self, out: TextIO, names: list[str], timeline: bool) -> None:
+        self.out = out
+        self.timeline = timeline
+        self.width = max([4, *(len(n) for n in names)])
+        self._header = False
+
+    def row(self, name: str, result: ClassificationResult) -> None:
+        if not self._header:
+            self._print(
+                f"{'FILE':<{self.width}}  {'LABEL':<11}  {'SCORE':>5}  {'DURATION':>8}  WINDOWS"
+            )
+            self._header = True
+        label = result.label or "(no speech)"
+        score = f"{result.scores[result.label]:.3f}" if result.label else "-"
+        duration, count = f"{result.duration:.1f}s", len(result.windows)
+        self._print(f"{name:<{self.width}}  {label:<11}  {score:>5}  {duration:>8}  {count:>7}")
+        if self.timeline:
+            for w in result.windows:
+                self._print(
+                    f"  {w.start:8.2f} - {w.end:8.2f} s  {w.label:<11}  {w.confidence:.3f}  "
+                    f"speech {w.speech_ratio:4.0%}"
+                )
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal; silent when the stream is not a TTY."""
+
+    def __init__(self, out: TextIO, files: int, width: int = 30) -> None:
+        self.out = out
+        self.files = files
+        self.width = width
+        self.enabled = bool(getattr(out, "isatty", lambda: False)())
+        self._shown = False
+        self._last = 0.0
+
+    def update(self, index: int, name: str, done: float, total: float) -> None:
+        if not self.enabled or (self.files < 2 and total < LONG_FILE_S):
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        fraction = (index + (done / total if total > 0 else 1.0)) / self.files
+        filled = round(fraction * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.out.write(f"\r[{bar}] {index + 1}/{self.files} {fraction:4.0%} {name[-40:]}\x1b[K")
+        self.out.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self._shown = False
