@@ -106,8 +106,10 @@ class ModelMetadata:
     def __post_init__(self) -> None:
         labels = tuple(self.labels)
         object.__setattr__(self, "labels", labels)
-        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(
-            isinstance(x, str) and x for x in labels
+        if (
+            len(labels) < 2
+            or len(set(labels)) != len(labels)
+            or not all(isinstance(x, str) and x for x in labels)
         ):
             raise ModelMetadataError(
                 f"metadata labels must be at least 2 distinct non-empty strings, got {list(labels)!r}"

@@ -17,8 +17,9 @@ LABELS = ("anger", "happiness", "neutral", "sadness")
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
-def make_tiny_checkpoint(path: Path, *, labels: tuple[str, ...] = LABELS, seed: int = 0,
-                         arch: str = "hubert") -> Path:
+def make_tiny_checkpoint(
+    path: Path, *, labels: tuple[str, ...] = LABELS, seed: int = 0, arch: str = "hubert"
+) -> Path:
     """Write a tiny ``save_pretrained`` audio-classification checkpoint to ``path``."""
     import torch
     from transformers import (
@@ -76,7 +77,7 @@ def synth_speechlike(seconds: float, sample_rate: int = 16000, seed: int = 0) ->
     webrtcvad reliably marks these bursts as speech; the pauses are true silence.
     """
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
