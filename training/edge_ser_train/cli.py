@@ -1,0 +1,206 @@
+"""``edge-ser train``: fine-tune DistilHuBERT on emotion corpora, speaker-independently.
+
+Examples::
+
+    edge-ser train --data IEMOCAP_full_release:iemocap --split loso --out runs/iemocap
+    edge-ser train --data IEMOCAP_full_release:iemocap --split loso --fold 1 \\
+        --cross-corpus crema-d:CREMA-D --mix-ratio 0.5 --out runs/iemocap-f1-crema
+    edge-ser train --data ravdess --data tess --split cross:ravdess --out runs/cross
+    edge-ser train --config train.json --resume
+
+Options may come from a JSON file (``--config``; keys are the ``TrainOptions`` fields);
+flags given on the command line override it. Importing this module is cheap: torch is
+imported inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from .data import AugmentOptions
+from .options import TrainOptions
+
+__all__ = ["add_arguments", "run"]
+
+S = argparse.SUPPRESS
+DEFAULT_AUGMENT = AugmentOptions(probability=0.5, speed=(0.9, 1.1), noise_snr_db=(15.0, 40.0))
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainOptions.__dataclass_fields__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "The output folder holds a save_pretrained model (what `edge-ser export` takes) and "
+        "edge_ser_train.json; with several folds, one such folder per fold."
+    )
+    g = parser.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        action="append",
+        metavar="DIR[:CORPUS]",
+        default=S,
+        help="a corpus folder (repeatable); CORPUS: iemocap, crema-d, ravdess, tess, "
+        "savee, emodb, urdu, turev-db, or a .csv manifest (path,label,speaker)",
+    )
+    g.add_argument("--out", metavar="DIR", default=S, help="output folder")
+    g.add_argument(
+        "--config",
+        metavar="FILE.json",
+        default=S,
+        help="options as JSON (TrainOptions fields); flags override it",
+    )
+    g.add_argument(
+        "--split",
+        default=S,
+        metavar="SPEC",
+        help="none (default: train on all), loso (IEMOCAP leave-one-session-out), "
+        "speakers:K (leave-speakers-out K-fold), cross:CORPUS",
+    )
+    g.add_argument(
+        "--fold",
+        type=int,
+        default=S,
+        metavar="N",
+        help="run only fold N (1-based); default: every fold",
+    )
+    g.add_argument(
+        "--cross-corpus",
+        default=S,
+        metavar="CORPUS:DIR",
+        help="extra training corpus mixed into every epoch (e.g. crema-d:DIR)",
+    )
+    g.add_argument(
+        "--mix-ratio",
+        type=float,
+        default=S,
+        metavar="R",
+        help=f"extra-corpus utterances per epoch, as a share of the training set "
+        f"(default {d['mix_ratio'].default})",
+    )
+    g.add_argument(
+        "--labels",
+        type=_labels,
+        default=S,
+        metavar="A,B,...",
+        help="classes in output order (default anger,happiness,neutral,sadness)",
+    )
+    g.add_argument(
+        "--validation-speakers",
+        type=int,
+        default=S,
+        metavar="N",
+        help="hold out N training speakers to pick the best epoch (default 0)",
+    )
+    g.add_argument("--iemocap-subset", choices=("all", "improvised", "scripted"), default=S)
+    g.add_argument(
+        "--calm-as-neutral",
+        action="store_true",
+        default=S,
+        help="count RAVDESS/TurEV-DB calm as neutral (not the 4-class convention)",
+    )
+    g.add_argument(
+        "--max-files",
+        type=int,
+        default=S,
+        metavar="N",
+        help="at most N files per corpus (a seeded sample, for smoke runs)",
+    )
+
+    m = parser.add_argument_group("model and schedule")
+    m.add_argument(
+        "--pretrained",
+        default=S,
+        metavar="ID|PATH|none",
+        help=f"weights: hub id, local folder, or none (random: far lower accuracy); "
+        f"default {d['pretrained'].default}",
+    )
+    m.add_argument(
+        "--tiny",
+        action="store_true",
+        default=S,
+        help="a tiny model of the same architecture (smoke tests)",
+    )
+    m.add_argument("--epochs", type=int, default=S, help=f"default {d['epochs'].default}")
+    m.add_argument("--batch-size", type=int, default=S, help=f"default {d['batch_size'].default}")
+    m.add_argument(
+        "--lr", type=float, default=S, help=f"encoder learning rate (default {d['lr'].default})"
+    )
+    m.add_argument(
+        "--head-lr",
+        type=float,
+        default=S,
+        help=f"head learning rate (default {d['head_lr'].default})",
+    )
+    m.add_argument("--weight-decay", type=float, default=S)
+    m.add_argument("--warmup-ratio", type=float, default=S)
+    m.add_argument(
+        "--max-seconds", type=float, default=S, help="maximum crop length in seconds (default 8)"
+    )
+    m.add_argument("--head-dropout", type=float, default=S)
+    m.add_argument("--gamma-min", type=float, default=S, help="adaptive focal loss: lowest gamma")
+    m.add_argument("--gamma-max", type=float, default=S, help="adaptive focal loss: highest gamma")
+    m.add_argument("--no-class-weights", dest="class_weights", action="store_false", default=S)
+    m.add_argument(
+        "--augment",
+        action="store_true",
+        default=S,
+        help="speed 0.9-1.1 and white noise at 15-40 dB SNR, each with p=0.5",
+    )
+
+    r = parser.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=S)
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        default=S,
+        help="continue from OUT/checkpoint.pt (per fold); finished folds are skipped",
+    )
+    r.add_argument("--device", default=S, help="auto (default), cpu, cuda or cuda:N")
+    r.add_argument("--threads", type=int, default=S, help="torch CPU threads (0: default)")
+    r.add_argument("--keep-checkpoint", action="store_true", default=S)
+    r.add_argument("--no-plots", dest="plots", action="store_false", default=S)
+    r.add_argument("--no-progress", dest="progress", action="store_false", default=S)
+
+
+def _options(args: argparse.Namespace) -> TrainOptions:
+    fields = {f.name for f in dataclasses.fields(TrainOptions)}
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in fields}
+    if given.get("augment") is True:
+        given["augment"] = DEFAULT_AUGMENT
+    elif "augment" in given:
+        given.pop("augment")
+    config = getattr(args, "config", None)
+    if config is not None:
+        return TrainOptions.from_json(config, **given)
+    return TrainOptions.from_dict(given)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    from .train import train
+
+    result = train(options, command=["edge-ser", *sys.argv[1:]])
+    for fold in result.folds:
+        if fold.test is not None:
+            t = fold.test
+            print(
+                f"{fold.name}: UA {t.ua:.4f}  WA {t.wa:.4f}  macro-F1 {t.macro_f1:.4f}  "
+                f"(n={t.n})  -> {fold.out_dir}"
+            )
+        else:
+            print(f"{fold.name}: trained (no test side) -> {fold.out_dir}")
+    if result.summary is not None:
+        mean, std = result.summary["mean"], result.summary["std"]
+        print(
+            f"{len(result.folds)} folds: UA {mean['ua']:.4f} ± {std['ua']:.4f}  "
+            f"WA {mean['wa']:.4f} ± {std['wa']:.4f}  "
+            f"macro-F1 {mean['macro_f1']:.4f} ± {std['macro_f1']:.4f}"
+        )
+    return 0
