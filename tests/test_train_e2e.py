@@ -406,3 +406,54 @@ def test_batches_are_equal_length_crops_preprocessed_like_the_runtime(tmp_path: 
     start = (centre.shape[0] - max_samples) // 2
     expected = preprocess(centre[start : start + max_samples], store.preprocessing)
     assert np.array_equal(x, expected)  # the centre 8 s (here 2 s), preprocessed as at runtime
+
+
+def test_cached_features_train_like_the_waveform_path(corpus: Path, tmp_path: Path) -> None:
+    """--cache-features runs the same head on cached encoder frames, and the loss falls."""
+    opts = fast_options(
+        corpus,
+        tmp_path / "cached",
+        split="holdout:ravdess/Actor_04",
+        fold=None,
+        epochs=6,
+        cache_features=True,
+        train_crop_seconds=0.5,
+        balance_corpora=True,
+    )
+    result = train(opts)
+    history = result.folds[0].history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    report = json.loads((tmp_path / "cached" / "edge_ser_train.json").read_text())
+    assert report["split"]["test"]["speakers"] == ["ravdess/Actor_04"]
+    assert "ravdess/Actor_04" not in report["split"]["train"]["speakers"]
+    assert report["options"]["cache_features"] is True
+    assert report["metrics"]["test"]["n"] == 6
+
+
+def test_forward_features_equals_forward_on_the_encoder_output() -> None:
+    model, _ = build_model(("anger", "sadness"), "none", tiny=True)
+    net = PooledClassifier(model).eval()
+    x = torch.randn(2, 8000)
+    with torch.no_grad():
+        frames = model.hubert.feature_extractor(x).transpose(1, 2)
+        assert torch.allclose(net.forward_features(frames), net(x), atol=1e-5)
+
+
+def test_balanced_sample_weighs_every_corpus_label_cell_equally() -> None:
+    from edge_ser_train.cached import balanced_sample
+    from edge_ser_train.corpora import Record
+
+    recs = [Record(Path(f"a{i}.wav"), "anger", "s1", "big", "big") for i in range(90)]
+    recs += [Record(Path(f"b{i}.wav"), "sadness", "s2", "big", "big") for i in range(10)]
+    recs += [Record(Path(f"c{i}.wav"), "anger", "s3", "small", "small") for i in range(5)]
+    picked = balanced_sample(recs, 6000, np.random.default_rng(0))
+    cells = {}
+    for r in picked:
+        cells[(r.corpus, r.label)] = cells.get((r.corpus, r.label), 0) + 1
+    assert set(cells) == {("big", "anger"), ("big", "sadness"), ("small", "anger")}
+    assert all(abs(n / 6000 - 1 / 3) < 0.03 for n in cells.values())
+
+
+def test_holdout_split_rejects_unknown_speakers(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="unknown speaker"):
+        train(fast_options(corpus, tmp_path / "x", split="holdout:ravdess/Actor_99", fold=None))

@@ -144,6 +144,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-seconds", type=float, default=S, help="maximum crop length in seconds (default 8)"
     )
     m.add_argument("--head-dropout", type=float, default=S)
+    m.add_argument(
+        "--cache-features",
+        action="store_true",
+        default=S,
+        help="encode each utterance once with the frozen feature encoder and train on that "
+        "(much faster on a CPU; no waveform augmentation)",
+    )
+    m.add_argument(
+        "--train-crop-seconds",
+        type=float,
+        default=S,
+        metavar="S",
+        help="longest random training crop with --cache-features (default: --max-seconds)",
+    )
+    m.add_argument(
+        "--balance-corpora",
+        action="store_true",
+        default=S,
+        help="sample each epoch so every (corpus, label) pair weighs the same",
+    )
     m.add_argument("--gamma-min", type=float, default=S, help="adaptive focal loss: lowest gamma")
     m.add_argument("--gamma-max", type=float, default=S, help="adaptive focal loss: highest gamma")
     m.add_argument("--no-class-weights", dest="class_weights", action="store_false", default=S)

@@ -259,6 +259,21 @@ class PooledClassifier(nn.Module):
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
         hidden = self.model.hubert(input_values).last_hidden_state  # type: ignore[operator]
+        return self._head(hidden)
+
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from feature-encoder frames ``[batch, frames, channels]``.
+
+        The same computation as :meth:`forward` after the conv feature encoder (projection,
+        SpecAugment in training, transformer, head): used with cached encoder outputs.
+        """
+        hubert = self.model.hubert
+        hidden = hubert.feature_projection(features)  # type: ignore[union-attr,operator]
+        hidden = hubert._mask_hidden_states(hidden)  # type: ignore[union-attr,operator]
+        hidden = hubert.encoder(hidden).last_hidden_state  # type: ignore[union-attr,operator]
+        return self._head(hidden)
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         pooled = self.model.projector(hidden).mean(dim=1)  # type: ignore[operator]
         logits: torch.Tensor = self.model.classifier(self.dropout(pooled))  # type: ignore[operator]
         return logits

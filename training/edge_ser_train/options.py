@@ -83,6 +83,13 @@ class TrainOptions:
             regularisation), sampled anew each epoch.
         mix_ratio: extra-corpus utterances per epoch, as a share of the training set size.
         augment: training augmentation (see ``data.AugmentOptions``).
+        cache_features: compute the frozen feature encoder's output once per utterance and
+            train on it (see ``cached``); needs ``freeze_feature_encoder``. Waveform
+            augmentation does not apply then.
+        train_crop_seconds: the longest random training crop in cached mode (``None``: the
+            full ``max_seconds``); shorter crops make epochs cheaper.
+        balance_corpora: draw each epoch's utterances so that every (corpus, label) cell
+            weighs the same, instead of one pass over the training set.
         validation_speakers: hold out this many training speakers to pick the best epoch
             (by validation UA); 0 keeps the last epoch.
         iemocap_subset: ``all``, ``improvised`` or ``scripted``.
@@ -123,6 +130,9 @@ class TrainOptions:
     cross_corpus: str | None = None
     mix_ratio: float = 0.5
     augment: AugmentOptions = field(default_factory=AugmentOptions)
+    cache_features: bool = False
+    train_crop_seconds: float | None = None
+    balance_corpora: bool = False
     validation_speakers: int = 0
     iemocap_subset: str = "all"
     calm_as_neutral: bool = False
@@ -148,6 +158,15 @@ class TrainOptions:
             parse_data_spec(spec)
         _check(bool(str(self.out).strip()), "TrainOptions.out must be a folder path")
         parse_split_spec(self.split)
+        _check(
+            not self.cache_features or self.freeze_feature_encoder,
+            "TrainOptions.cache_features needs freeze_feature_encoder (a trained encoder "
+            "changes its output every step)",
+        )
+        _check(
+            self.train_crop_seconds is None or 0.1 <= self.train_crop_seconds <= self.max_seconds,
+            f"TrainOptions.train_crop_seconds must be 0.1 to max_seconds, got {self.train_crop_seconds!r}",
+        )
         _check(
             self.fold is None or (isinstance(self.fold, int) and self.fold >= 1),
             f"TrainOptions.fold must be a fold number >= 1, got {self.fold!r}",

@@ -165,8 +165,23 @@ def hold_out_validation(split: Split, n_speakers: int, seed: int = 0) -> Split:
     )
 
 
+def held_out_speakers_split(records: Sequence[Record], speakers: Sequence[str]) -> Split:
+    """Test on the named speakers (``corpus/speaker`` keys), train on everyone else."""
+    wanted = set(speakers)
+    known = {r.speaker_key for r in records}
+    missing = sorted(wanted - known)
+    if missing:
+        raise TrainingError(
+            f"holdout: unknown speaker(s) {', '.join(missing)}; keys look like "
+            f"{', '.join(sorted(known)[:3])}"
+        )
+    test = tuple(r for r in records if r.speaker_key in wanted)
+    train = tuple(r for r in records if r.speaker_key not in wanted)
+    return Split(name="holdout", train=train, test=test)
+
+
 def parse_split_spec(spec: str) -> tuple[str, str | int | None]:
-    """Parse ``none``, ``loso``, ``speakers:K`` or ``cross:CORPUS``."""
+    """Parse ``none``, ``loso``, ``speakers:K``, ``cross:CORPUS`` or ``holdout:SPK,SPK``."""
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
     if kind in ("none", "loso") and not arg:
@@ -179,9 +194,12 @@ def parse_split_spec(spec: str) -> tuple[str, str | int | None]:
         if k < 2:
             raise TrainingError(f"split 'speakers:K' needs an integer K >= 2, got {spec!r}")
         return kind, k
-    if kind == "cross" and arg:
+    if kind in ("cross", "holdout") and arg:
         return kind, arg
-    raise TrainingError(f"unknown split {spec!r}; accepted: none, loso, speakers:K, cross:CORPUS")
+    raise TrainingError(
+        f"unknown split {spec!r}; accepted: none, loso, speakers:K, cross:CORPUS, "
+        "holdout:CORPUS/SPEAKER[,CORPUS/SPEAKER...]"
+    )
 
 
 def make_splits(records: Sequence[Record], spec: str, seed: int = 0) -> list[Split]:
@@ -193,4 +211,6 @@ def make_splits(records: Sequence[Record], spec: str, seed: int = 0) -> list[Spl
         return leave_one_group_out(records)
     if kind == "speakers":
         return speaker_folds(records, int(arg or 0), seed)
+    if kind == "holdout":
+        return [held_out_speakers_split(records, str(arg).split(","))]
     return [cross_corpus_split(records, str(arg))]

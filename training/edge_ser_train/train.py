@@ -33,7 +33,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,12 +45,14 @@ import torch
 from edge_ser.errors import TrainingError
 from edge_ser.metadata import PreprocessingConfig
 
+from .cached import FeatureCache, balanced_sample, feature_batches
 from .corpora import CorpusOptions, Record, label_counts, load_corpus
 from .data import AudioStore, eval_input, n_batches, train_batches
 from .loss import AdaptiveFocalLoss, inverse_frequency_weights
 from .metrics import Metrics, compute_metrics, summarize_folds, write_json
 from .model import PooledClassifier, build_model, check_pretrained
 from .options import TrainOptions, parse_data_spec
+from .pretrain import n_frames
 from .progress import Progress
 from .splits import Split, assert_no_speaker_leak, hold_out_validation, make_splits
 
@@ -222,6 +224,38 @@ def _mix_sample(extra: Sequence[Record], n: int, rng: np.random.Generator) -> li
     return [extra[int(i)] for i in idx]
 
 
+def _epoch_batches(
+    options: TrainOptions,
+    store: AudioStore,
+    cache: FeatureCache | None,
+    records: Sequence[Record],
+    label_ids: dict[str, int],
+    max_samples: int,
+    rng: np.random.Generator,
+    net: PooledClassifier,
+    device: torch.device,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]]:
+    """One epoch of (inputs, labels, forward): waveforms, or cached encoder frames."""
+    if cache is None:
+        for batch in train_batches(
+            store, records, label_ids, options.batch_size, max_samples, rng, options.augment
+        ):
+            yield (
+                torch.from_numpy(batch.inputs).to(device),
+                torch.from_numpy(batch.labels).to(device),
+                net,
+            )
+        return
+    crop_s = options.train_crop_seconds or options.max_seconds
+    max_frames = max(1, n_frames(round(crop_s * SAMPLE_RATE)))
+    for fb in feature_batches(cache, records, label_ids, options.batch_size, max_frames, rng):
+        yield (
+            torch.from_numpy(fb.features).to(device),
+            torch.from_numpy(fb.labels).to(device),
+            net.forward_features,
+        )
+
+
 def _train_fold(
     options: TrainOptions,
     split: Split,
@@ -317,6 +351,13 @@ def _train_fold(
             "%s: --resume given but %s does not exist; starting afresh", split.name, checkpoint_path
         )
 
+    cache = (
+        FeatureCache(
+            net, store, [*split.train, *extra], max_samples, device, progress=options.progress
+        )
+        if options.cache_features
+        else None
+    )
     amp = options.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
     for epoch in range(start_epoch, options.epochs):
         e0 = time.monotonic()
@@ -330,13 +371,13 @@ def _train_fold(
             enabled=options.progress,
         )
         loss_sum, seen = 0.0, 0
-        for batch in train_batches(
-            store, records, label_ids, options.batch_size, max_samples, rng, options.augment
+        if options.balance_corpora:
+            records = balanced_sample(records, len(records), rng)
+        for x, y, forward in _epoch_batches(
+            options, store, cache, records, label_ids, max_samples, rng, net, device
         ):
-            x = torch.from_numpy(batch.inputs).to(device)
-            y = torch.from_numpy(batch.labels).to(device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = net(x)
+                logits = forward(x)
             loss = loss_fn(logits.float(), y)
             if not torch.isfinite(loss):
                 raise TrainingError(
