@@ -10,9 +10,11 @@ Conventions:
   taking the mean over channels. A ``(channels, frames)`` array is refused (pass ``audio.T``).
 * Integer PCM is scaled to ``[-1, 1)``: signed by ``2**(bits-1)``, unsigned around its
   midpoint. Float audio is taken as is (values outside ``[-1, 1]`` are not clipped).
-* NaN or infinite samples in an array are an error (:class:`InvalidAudioError`). In a
-  decoded *file* they are replaced by 0 with a logged warning, so one damaged stretch does
-  not lose a long recording.
+* NaN or infinite samples in an array are an error (:class:`InvalidAudioError`), and so are
+  magnitudes above ``MAX_ABS_SAMPLE`` (far beyond any real audio, and close enough to the
+  float32 limit that resampling or pre-emphasis could overflow). In a decoded *file* such
+  samples are replaced by 0 or clipped to ``MAX_ABS_SAMPLE`` with a logged warning, so one
+  damaged stretch does not lose a long recording.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .errors import (
 __all__ = [
     "AUDIO_EXTENSIONS",
     "BLOCK_SECONDS",
+    "MAX_ABS_SAMPLE",
     "MAX_CHANNELS",
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
@@ -58,6 +61,9 @@ AudioSource = str | os.PathLike[str] | BinaryIO | npt.NDArray[Any]
 MIN_SAMPLE_RATE = 4_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 64
+# Float audio is normally within [-1, 1]; 1e6 leaves room for any "hot" recording and keeps
+# every later step (soxr, pre-emphasis, float32 sums) a factor 1e32 away from overflow.
+MAX_ABS_SAMPLE = 1e6
 BLOCK_SECONDS = 5.0
 # File name endings the CLI treats as audio when it walks a folder (formats libsndfile reads).
 AUDIO_EXTENSIONS = frozenset(
@@ -83,39 +89,53 @@ def check_sample_rate(sample_rate: object, what: str = "sample_rate") -> int:
     return int(value)
 
 
-def to_mono_float32(samples: npt.NDArray[Any], *, finite: str = "raise") -> FloatArray:
+def to_mono_float32(
+    samples: npt.NDArray[Any], *, finite: str = "raise", what: str = "audio"
+) -> FloatArray:
     """Convert PCM of any supported dtype and channel count to mono float32.
 
     Args:
         samples: 1-D ``(frames,)`` or 2-D ``(frames, channels)`` array.
         finite: ``"raise"`` (arrays) or ``"zero"`` (decoded files: replace and warn).
+        what: names the input in messages (a file's path).
     """
     if not isinstance(samples, np.ndarray):
         raise InvalidAudioError(
             f"audio samples must be a numpy array, got {type(samples).__name__}"
         )
     if samples.ndim == 2:
-        if samples.shape[1] > MAX_CHANNELS:
+        if not 1 <= samples.shape[1] <= MAX_CHANNELS:
             raise InvalidAudioError(
-                f"2-D audio must be (frames, channels) with at most {MAX_CHANNELS} channels, "
+                f"2-D audio must be (frames, channels) with 1 to {MAX_CHANNELS} channels, "
                 f"got shape {samples.shape}; for a (channels, frames) array pass audio.T"
             )
     elif samples.ndim != 1:
         raise InvalidAudioError(
             f"audio must be 1-D (frames,) or 2-D (frames, channels), got shape {samples.shape}"
         )
-    x = _to_float(samples)
-    if x.ndim == 2:
-        x = x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused below
+        x = _to_float(samples)
+        if x.ndim == 2:
+            x = x.mean(axis=1, dtype=np.float64).astype(np.float32) if x.shape[1] > 1 else x[:, 0]
     bad = ~np.isfinite(x)
     if bad.any():
         if finite == "raise":
             raise InvalidAudioError(
-                f"audio contains {int(bad.sum())} NaN or infinite sample(s); "
+                f"{what} contains {int(bad.sum())} NaN or infinite sample(s) (as float32); "
                 "only finite values are accepted"
             )
-        logger.warning("replaced %d NaN or infinite sample(s) with 0", int(bad.sum()))
+        logger.warning("%s: replaced %d NaN or infinite sample(s) with 0", what, int(bad.sum()))
         x = np.where(bad, np.float32(0.0), x)
+    peak = float(np.max(np.abs(x))) if x.shape[0] else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        if finite == "raise":
+            raise InvalidAudioError(
+                f"{what} has samples of magnitude up to {peak:.3g}; accepted: at most "
+                f"{MAX_ABS_SAMPLE:g} (float audio is normally within [-1, 1])"
+            )
+        huge = int(np.count_nonzero(np.abs(x) > MAX_ABS_SAMPLE))
+        logger.warning("%s: clipped %d sample(s) beyond +-%g", what, huge, MAX_ABS_SAMPLE)
+        x = np.clip(x, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -176,6 +196,8 @@ class AudioFile:
                 raise AudioNotFoundError(f"audio file not found: {path}")
             if path.is_dir():
                 raise AudioNotFoundError(f"{path} is a folder, not an audio file")
+            if path.stat().st_size == 0:
+                raise _decode_error(self.name, "the file is empty: 0 bytes")
         try:
             self._file = sf.SoundFile(source)
         except (sf.SoundFileError, RuntimeError, TypeError) as exc:
@@ -183,6 +205,16 @@ class AudioFile:
         self.sample_rate = int(self._file.samplerate)
         self.frames = int(self._file.frames)
         self.channels = int(self._file.channels)
+        try:
+            # A damaged header can claim any rate or channel count: refuse it before reading.
+            check_sample_rate(self.sample_rate, f"the sample rate of {self.name}")
+            if not 1 <= self.channels <= MAX_CHANNELS:
+                raise UnsupportedAudioError(
+                    f"{self.name} has {self.channels} channels; accepted: 1 to {MAX_CHANNELS}"
+                )
+        except UnsupportedAudioError:
+            self._file.close()
+            raise
 
     @property
     def duration(self) -> float:
@@ -198,7 +230,7 @@ class AudioFile:
                 raise _decode_error(self.name, exc) from exc
             if block.shape[0] == 0:
                 return
-            yield to_mono_float32(block, finite="zero")
+            yield to_mono_float32(block, finite="zero", what=self.name)
 
     def close(self) -> None:
         self._file.close()
@@ -216,9 +248,12 @@ def _describe(source: object) -> str:
     return str(getattr(source, "name", None) or f"<{type(source).__name__}>")
 
 
-def _decode_error(name: str, exc: BaseException) -> AudioDecodeError:
+def _decode_error(name: str, why: BaseException | str) -> AudioDecodeError:
+    if "does not exist" in str(why):
+        # libsndfile's words after a failed MP3 probe; the file is there (checked before).
+        why = "not a recognised audio format, or a damaged file"
     formats = ", ".join(sorted(sf.available_formats()))
-    return AudioDecodeError(f"cannot decode {name} as audio ({exc}); accepted formats: {formats}")
+    return AudioDecodeError(f"cannot decode {name} as audio ({why}); accepted formats: {formats}")
 
 
 def load_audio(

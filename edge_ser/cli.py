@@ -78,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     run = getattr(args, "_run", None)
     if run is None:
-        print(f"edge-ser: the '{args.command}' command is not available in this install",
-              file=sys.stderr)
+        print(
+            f"edge-ser: the '{args.command}' command is not available in this install",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     try:
         return int(run(args))

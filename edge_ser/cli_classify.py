@@ -12,6 +12,7 @@ import argparse
 import functools
 import glob
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from .options import AGGREGATIONS, ClassifierOptions
 from .results import ClassificationResult
 
 __all__ = ["add_arguments", "expand_inputs", "run"]
+
+logger = logging.getLogger("edge_ser.cli")
 
 LONG_FILE_S = 60.0  # a single file this long gets a progress bar
 
@@ -159,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
         except EdgeSerError as exc:
             failed += _report(bar, name, str(exc))
             continue
+        except Exception as exc:  # a bug must not lose the other files' results
+            logger.info("unexpected error on %s", name, exc_info=True)
+            failed += _report(
+                bar, name, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+            )
+            continue
         bar.clear()
         if table is None:
             print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
@@ -179,7 +188,8 @@ def _why_nothing(name: str) -> str:
 
 def _report(bar: _ProgressBar, name: str, message: str) -> int:
     bar.clear()
-    print(f"{name}: error: {message}", file=sys.stderr, flush=True)
+    one_line = " ".join(message.split())  # one failure, one line, even if a library's has more
+    print(f"{name}: error: {one_line}", file=sys.stderr, flush=True)
     return 1
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,13 @@ class PreprocessingConfig:
     peak: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.trim_frame_length >= 1):
+        if not _is_int(self.trim_frame_length) or not (self.trim_frame_length >= 1):
             raise ModelMetadataError(
                 f"preprocessing.trim_frame_length must be >= 1, got {self.trim_frame_length!r}"
+            )
+        if not _is_number(self.trim_top_db):
+            raise ModelMetadataError(
+                f"preprocessing.trim_top_db must be a finite number, got {self.trim_top_db!r}"
             )
         if not (0.0 <= self.pre_emphasis < 1.0):
             raise ModelMetadataError(
@@ -104,6 +109,8 @@ class ModelMetadata:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.labels, str):
+            raise ModelMetadataError(f"metadata labels must be a list, got {self.labels!r}")
         labels = tuple(self.labels)
         object.__setattr__(self, "labels", labels)
         if (
@@ -114,7 +121,7 @@ class ModelMetadata:
             raise ModelMetadataError(
                 f"metadata labels must be at least 2 distinct non-empty strings, got {list(labels)!r}"
             )
-        if self.sample_rate not in (8000, 16000, 32000, 48000):
+        if not _is_int(self.sample_rate) or self.sample_rate not in (8000, 16000, 32000, 48000):
             raise ModelMetadataError(
                 f"metadata sample_rate must be 8000, 16000, 32000 or 48000 Hz "
                 f"(webrtcvad rates), got {self.sample_rate!r}"
@@ -123,6 +130,17 @@ class ModelMetadata:
             raise ModelMetadataError(
                 f"metadata max_window_s must be 0.5 to 60 s, got {self.max_window_s!r}"
             )
+        if not _is_int(self.min_input_samples) or not (
+            1 <= self.min_input_samples <= self.max_window_s * self.sample_rate
+        ):
+            raise ModelMetadataError(
+                f"metadata min_input_samples must be an integer from 1 to one window "
+                f"(max_window_s * sample_rate), got {self.min_input_samples!r}"
+            )
+        for name in ("input_name", "output_name", "logits_name"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (name == "logits_name" and value is None):
+                raise ModelMetadataError(f"metadata {name} must be a string, got {value!r}")
         if self.input_kind not in ("preprocessed", "raw_pcm"):
             raise ModelMetadataError(
                 f"metadata input_kind must be 'preprocessed' or 'raw_pcm', got {self.input_kind!r}"
@@ -187,3 +205,11 @@ class ModelMetadata:
         p = Path(path)
         p.write_text(self.to_json() + "\n", encoding="utf-8")
         return p
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

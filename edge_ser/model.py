@@ -3,11 +3,15 @@
 A model is given as a folder (``model.onnx`` is preferred, else ``model.ort``), as a single
 ``.onnx`` / ``.ort`` file, or not at all (the bundled default in ``edge_ser.assets``). Its
 metadata is read from the ``edge_ser`` entry embedded in the file, else from an
-``edge_ser.json`` beside it, and is checked against the graph before anything runs.
+``edge_ser.json`` beside it, and is checked against the graph before anything runs: names,
+shapes and types statically, then one run on a silent input of ``min_input_samples``
+samples, so a model that disagrees with its metadata fails at load with
+:class:`ModelMetadataError` rather than on every file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ import onnxruntime as ort
 from .errors import ModelError, ModelMetadataError, ModelNotFoundError
 from .metadata import METADATA_FILENAME, METADATA_KEY, ModelMetadata
 from .options import SessionOptions
-from .preprocess import preprocess
+from .preprocess import preprocess, trim_bounds
 from .session import build_session
 
 if TYPE_CHECKING:
@@ -48,6 +52,9 @@ class Model:
     metadata: ModelMetadata
     source: str
     max_batch: int | None = None
+    # False for a raw-PCM graph that does not zero-pad after its in-graph silence trim: it
+    # then rejects windows that trimming leaves shorter than min_input_samples.
+    pads_trimmed_input: bool = True
 
     def score(
         self, windows: Sequence[npt.NDArray[np.float32]], batch_size: int
@@ -71,6 +78,21 @@ class Model:
                 out[batch] = self._run(np.stack([inputs[i] for i in batch]))
         return out
 
+    def accepts(self, window: npt.NDArray[np.float32]) -> bool:
+        """Whether the graph can score this window (the stream skips the others).
+
+        A window needs ``min_input_samples`` samples; for a raw-PCM graph without in-graph
+        padding, also after the silence trim that the graph applies.
+        """
+        md = self.metadata
+        if window.shape[0] < md.min_input_samples:
+            return False
+        if md.input_kind != "raw_pcm" or self.pads_trimmed_input:
+            return True
+        pre = md.preprocessing
+        start, end = trim_bounds(window, pre.trim_top_db, pre.trim_frame_length)
+        return end - start >= md.min_input_samples
+
     def prepare_input(self, window: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """The model input for one window: preprocessed (unless ``raw_pcm``), padded."""
         md = self.metadata
@@ -82,9 +104,9 @@ class Model:
     def _run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         md = self.metadata
         try:
-            (probs,) = self.session.run([md.output_name], {md.input_name: batch})
+            (probs,) = self.session.run([md.output_name], {md.input_name: batch}, _quiet())
         except Exception as exc:  # onnxruntime's own exception types
-            raise ModelError(f"inference failed on {self.source}: {str(exc).strip()}") from exc
+            raise ModelError(f"inference failed on {self.source}: {_one_line(exc)}") from exc
         p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
         total = p.sum(axis=1, keepdims=True)
         if p.shape != (batch.shape[0], len(md.labels)) or not np.all(
@@ -96,6 +118,18 @@ class Model:
             )
         # Renormalise: a quantised softmax can be off by a few ulps.
         return np.asarray(p / total, dtype=np.float64)
+
+
+def _one_line(exc: BaseException) -> str:
+    # ONNX Runtime's messages can span lines (shapes); errors are reported one per line.
+    return " ".join(str(exc).split())
+
+
+def _quiet() -> ort.RunOptions:
+    # The library reports a failed run itself (one line); ONNX Runtime would also log it.
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
+    return run_options
 
 
 def load_model(model: str | Path | None = None, options: SessionOptions | None = None) -> Model:
@@ -180,6 +214,12 @@ def _checked(session: ort.InferenceSession, md: ModelMetadata, source: str) -> M
             f"{source}: expected input [batch, samples] and output [batch, labels], "
             f"got {in_shape} and {out_shape}"
         )
+    in_type = inputs[md.input_name].type
+    if in_type != "tensor(float)":
+        raise ModelMetadataError(
+            f"{source}: input {md.input_name!r} is {in_type}; accepted: tensor(float) "
+            "(float32 audio samples)"
+        )
     if isinstance(out_shape[1], int) and out_shape[1] != len(md.labels):
         raise ModelMetadataError(
             f"{source}: metadata lists {len(md.labels)} labels {list(md.labels)} but the "
@@ -188,4 +228,37 @@ def _checked(session: ort.InferenceSession, md: ModelMetadata, source: str) -> M
     if md.logits_name is not None and md.logits_name not in outputs:
         logger.warning("%s: metadata logits_name %r is not a graph output", source, md.logits_name)
     max_batch = in_shape[0] if isinstance(in_shape[0], int) and in_shape[0] > 0 else None
-    return Model(session=session, metadata=md, source=source, max_batch=max_batch)
+    model = Model(session=session, metadata=md, source=source, max_batch=max_batch)
+    return _probed(model)
+
+
+def _probed(model: Model) -> Model:
+    """Run the graph once on silence of ``min_input_samples``, the shortest input the metadata
+    promises, so a disagreement surfaces now; for raw-PCM graphs, also learn whether they
+    pad after trimming."""
+    md = model.metadata
+    try:
+        model._run(np.zeros((1, md.min_input_samples), dtype=np.float32))
+    except ModelError as exc:
+        raise ModelMetadataError(
+            f"{model.source}: the graph fails on an input of min_input_samples="
+            f"{md.min_input_samples} samples, the shortest its metadata accepts: {exc}"
+        ) from exc
+    pre = md.preprocessing
+    if md.input_kind != "raw_pcm" or pre.trim_top_db <= 0:
+        return model
+    # Silence then one loud sample: the in-graph trim leaves a single sample.
+    frames = -(-md.min_input_samples // pre.trim_frame_length)
+    probe = np.zeros((1, frames * pre.trim_frame_length + 1), dtype=np.float32)
+    probe[0, -1] = 0.5
+    try:
+        model._run(probe)
+    except ModelError:
+        logger.warning(
+            "%s: this raw-PCM graph does not pad after its silence trim; windows that the "
+            "trim leaves shorter than %d samples are skipped (re-export to fix)",
+            model.source,
+            md.min_input_samples,
+        )
+        return dataclasses.replace(model, pads_trimmed_input=False)
+    return model

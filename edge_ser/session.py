@@ -55,5 +55,5 @@ def build_session(model: Path | bytes, options: SessionOptions) -> ort.Inference
         name = "model bytes" if isinstance(model, bytes) else str(model)
         raise ModelLoadError(
             f"ONNX Runtime cannot load {name} (corrupt, truncated or not an .onnx/.ort model): "
-            f"{str(exc).strip()}"
+            f"{' '.join(str(exc).split())}"
         ) from exc

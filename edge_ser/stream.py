@@ -9,7 +9,10 @@ which is why file and stream results agree, whatever the chunk size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,7 @@ import numpy.typing as npt
 
 from .aggregation import aggregate
 from .audio import Resampler, check_sample_rate, to_mono_float32
-from .errors import EdgeSerError
+from .errors import EdgeSerError, InvalidAudioError
 from .model import Model
 from .options import ClassifierOptions
 from .results import ClassificationResult, SpeechRegion, WindowResult
@@ -38,7 +41,11 @@ class Stream:
     :meth:`accept_waveform` (any dtype and channel layout that
     :func:`edge_ser.audio.to_mono_float32` accepts); it returns the windows completed by
     that chunk. :meth:`finish` ends the stream and returns the result for all of it, equal
-    to classifying the same audio as a file. A stream is not thread-safe: use one per source.
+    to classifying the same audio as a file.
+
+    A stream is not thread-safe: use one per source. This is enforced: a call made while
+    another thread is inside :meth:`accept_waveform` or :meth:`finish` of the same stream
+    raises :class:`EdgeSerError` instead of corrupting its state.
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class Stream:
         self._windows: list[WindowResult] = []
         self._regions: list[SpeechRegion] = []
         self._finished = False
+        self._busy = threading.Lock()
 
     @property
     def duration(self) -> float:
@@ -83,16 +91,16 @@ class Stream:
 
     def accept_waveform(self, samples: npt.NDArray[Any]) -> list[WindowResult]:
         """Add a chunk of audio at the stream's rate; return the windows it completed."""
-        self._check_open()
-        x = to_mono_float32(samples if isinstance(samples, np.ndarray) else np.asarray(samples))
-        self._input_samples += x.shape[0]
-        return self._advance(self._resampler.process(x), final=False)
+        with self._exclusive():
+            x = to_mono_float32(_as_array(samples))
+            self._input_samples += x.shape[0]
+            return self._advance(self._resampler.process(x), final=False)
 
     def finish(self) -> ClassificationResult:
         """End the stream: flush, close the last region, and aggregate all windows."""
-        self._check_open()
-        self._advance(self._resampler.flush(), final=True)
-        self._finished = True
+        with self._exclusive():
+            self._advance(self._resampler.flush(), final=True)
+            self._finished = True
         windows = tuple(sorted(self._windows, key=lambda w: (w.start, w.end)))
         labels = self._model.metadata.labels
         label, scores = aggregate(windows, labels, self._options.aggregation)
@@ -111,9 +119,21 @@ class Stream:
 
     # -- pipeline --------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._finished:
-            raise EdgeSerError("this stream is finished; start a new one with Classifier.stream()")
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if not self._busy.acquire(blocking=False):
+            raise EdgeSerError(
+                "this stream is in use by another thread; a stream is not thread-safe: "
+                "use one stream per thread (Classifier.stream())"
+            )
+        try:
+            if self._finished:
+                raise EdgeSerError(
+                    "this stream is finished; start a new one with Classifier.stream()"
+                )
+            yield
+        finally:
+            self._busy.release()
 
     def _advance(self, y: npt.NDArray[np.float32], final: bool) -> list[WindowResult]:
         self._audio.append(y)
@@ -154,14 +174,19 @@ class Stream:
 
     def _score(self, spans: list[Span]) -> list[WindowResult]:
         min_samples = self._model.metadata.min_input_samples
-        usable = [(s, e) for s, e in spans if e - s >= min_samples]
+        candidates = [(s, e) for s, e in spans if e - s >= min_samples]
+        arrays = [self._audio.get(s, e) for s, e in candidates]
+        accepted = [self._model.accepts(x) for x in arrays]
+        usable = [span for span, ok in zip(candidates, accepted, strict=True) if ok]
+        arrays = [x for x, ok in zip(arrays, accepted, strict=True) if ok]
         if len(usable) < len(spans):
             logger.info(
-                "skipped %d window(s) shorter than the model's input", len(spans) - len(usable)
+                "skipped %d window(s) shorter than the model's input (after its silence trim, "
+                "for a raw-PCM graph that does not pad)",
+                len(spans) - len(usable),
             )
         if not usable:
             return []
-        arrays = [self._audio.get(s, e) for s, e in usable]
         probs = self._model.score(arrays, self._options.session.batch_size)
         labels = self._model.metadata.labels
         results = [
@@ -200,3 +225,14 @@ class Stream:
         keep = max(0, keep)
         self._audio.discard_before(keep)
         self._flags.discard_before(keep // vad.frame_length)
+
+
+def _as_array(samples: object) -> npt.NDArray[Any]:
+    if isinstance(samples, np.ndarray):
+        return samples
+    try:
+        return np.asarray(samples)
+    except (TypeError, ValueError) as exc:  # e.g. a ragged list
+        raise InvalidAudioError(
+            f"audio samples must be a numpy array or a regular sequence of numbers: {exc}"
+        ) from exc

@@ -18,6 +18,7 @@ emit every full window as soon as the audio reaches its end.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -68,9 +69,10 @@ class WindowPlan:
                 f"WindowOptions.min_window_s must be at most the window ({window_s} s), "
                 f"got {options.min_window_s!r}"
             )
-        window = round(window_s * sample_rate)
+        # Rounded down: a window is never longer than asked (nor than the model's maximum).
+        window = math.floor(window_s * sample_rate + 1e-6)
         overlap = round(options.overlap_s * sample_rate)
-        min_window = max(1, round(options.min_window_s * sample_rate))
+        min_window = min(window, max(1, round(options.min_window_s * sample_rate)))
         return cls(window=window, hop=window - overlap, min_window=min_window)
 
 
