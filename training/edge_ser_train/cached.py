@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -45,14 +46,32 @@ class FeatureCache:
         device: torch.device,
         *,
         progress: bool = False,
+        cache_file: Path | None = None,
+        key: str = "",
     ) -> None:
+        """Encode ``records``; with ``cache_file``, reuse (or write) the frames stored there
+        under ``key`` (a fingerprint of the encoder and preprocessing), so a crashed or
+        resumed run does not encode again."""
         unique = list(dict.fromkeys(r.path for r in records))
         by_path = {r.path: r for r in records}
+        self._features: dict[object, npt.NDArray[np.float16]] = {}
+        if cache_file is not None and cache_file.is_file():
+            with np.load(cache_file) as stored:
+                if stored["key"].item() == key and set(stored["paths"].tolist()) >= set(
+                    map(str, unique)
+                ):
+                    offsets = stored["offsets"]
+                    frames = stored["frames"]
+                    index = {p: i for i, p in enumerate(stored["paths"].tolist())}
+                    for path in unique:
+                        i = index[str(path)]
+                        self._features[path] = frames[offsets[i] : offsets[i + 1]]
+                    logger.info("reused the feature cache %s", cache_file)
+                    return
         encoder = cast(torch.nn.Module, net.model.hubert.feature_extractor)  # type: ignore[union-attr]
         was_training = encoder.training
         encoder.eval()
         bar = Progress(len(unique), "encoding (frozen feature encoder)", enabled=progress)
-        self._features: dict[object, npt.NDArray[np.float16]] = {}
         with torch.inference_mode():
             for path in unique:
                 x = eval_input(store.audio(by_path[path]), max_samples, store.preprocessing)
@@ -65,6 +84,16 @@ class FeatureCache:
         encoder.train(was_training)
         n_frames = sum(f.shape[0] for f in self._features.values())
         logger.info("cached %d utterances (%d encoder frames)", len(self._features), n_frames)
+        if cache_file is not None:
+            paths = list(self._features)
+            lengths = [self._features[p].shape[0] for p in paths]
+            np.savez(
+                cache_file,
+                key=np.array(key),
+                paths=np.array([str(p) for p in paths]),
+                offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                frames=np.concatenate([self._features[p] for p in paths]),
+            )
 
     def features(self, record: Record) -> npt.NDArray[np.float16]:
         return self._features[record.path]

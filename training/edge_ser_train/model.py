@@ -258,8 +258,8 @@ class PooledClassifier(nn.Module):
         return [p for p in self.model.hubert.parameters() if p.requires_grad]  # type: ignore[union-attr]
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-        hidden = self.model.hubert(input_values).last_hidden_state  # type: ignore[operator]
-        return self._head(hidden)
+        frames = self.model.hubert.feature_extractor(input_values)  # type: ignore[union-attr,operator]
+        return self.forward_features(frames.transpose(1, 2))
 
     def forward_features(self, features: torch.Tensor) -> torch.Tensor:
         """Logits from feature-encoder frames ``[batch, frames, channels]``.
@@ -269,7 +269,9 @@ class PooledClassifier(nn.Module):
         """
         hubert = self.model.hubert
         hidden = hubert.feature_projection(features)  # type: ignore[union-attr,operator]
-        hidden = hubert._mask_hidden_states(hidden)  # type: ignore[union-attr,operator]
+        # SpecAugment needs more frames than one mask spans; very short crops go unmasked.
+        if hidden.shape[1] > 2 * int(self.model.config.mask_time_length):  # type: ignore[union-attr,arg-type]
+            hidden = hubert._mask_hidden_states(hidden)  # type: ignore[union-attr,operator]
         hidden = hubert.encoder(hidden).last_hidden_state  # type: ignore[union-attr,operator]
         return self._head(hidden)
 

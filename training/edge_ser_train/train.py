@@ -353,7 +353,14 @@ def _train_fold(
 
     cache = (
         FeatureCache(
-            net, store, [*split.train, *extra], max_samples, device, progress=options.progress
+            net,
+            store,
+            [*split.train, *extra],
+            max_samples,
+            device,
+            progress=options.progress,
+            cache_file=out_dir / "feature_cache.npz",
+            key=f"{options.pretrained}|{options.max_seconds}|{options.tiny}|{options.seed}",
         )
         if options.cache_features
         else None
@@ -508,6 +515,7 @@ def _train_fold(
         )
     if not options.keep_checkpoint:
         checkpoint_path.unlink(missing_ok=True)
+        (out_dir / "feature_cache.npz").unlink(missing_ok=True)
     if test is not None:
         logger.info(
             "%s: test UA %.4f WA %.4f macro-F1 %.4f (n=%d)",
