@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -425,7 +425,9 @@ def _long_audio_child() -> None:
 
     a = json.loads(sys.argv[1])
     t0 = time.perf_counter()
-    clf = Classifier(a["model"], {"session": {"intra_op_threads": a["threads"]}})
+    options = a.get("options") or {}
+    session = {**options.get("session", {}), "intra_op_threads": a["threads"]}
+    clf = Classifier(a["model"], {**options, "session": session})
     load_s = time.perf_counter() - t0
     rss_loaded = _status_mb("VmRSS")
     c1, t1 = time.process_time(), time.perf_counter()
@@ -455,9 +457,13 @@ def measure_long_audio(
     audio: str | os.PathLike[str],
     threads: int = 0,
     *,
+    options: Mapping[str, Any] | None = None,
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Classify ``audio`` with the whole runtime in a fresh process.
+
+    ``options`` are :class:`~edge_ser.ClassifierOptions` as a dict (default: the defaults;
+    ``threads`` sets ``session.intra_op_threads`` either way).
 
     Returns wall time of :meth:`Classifier.classify` (model loading excluded, reported as
     ``load_s``), the real-time factor, the CPU seconds it used (``cpu_s``, ``cpu_rtf``),
@@ -466,7 +472,12 @@ def measure_long_audio(
     """
     return _run_child(
         _LONG_AUDIO_CODE,
-        {"model": model, "audio": str(audio), "threads": threads},
+        {
+            "model": model,
+            "audio": str(audio),
+            "threads": threads,
+            "options": dict(options or {}),
+        },
         timeout=timeout,
     )
 

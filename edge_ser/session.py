@@ -46,6 +46,9 @@ def build_session(model: Path | bytes, options: SessionOptions) -> ort.Inference
     so.inter_op_num_threads = options.inter_op_threads
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Windows come in many lengths; memory patterns are planned per input shape and kept,
+    # which added ~110 MB of peak memory on long voice notes (benchmarks/README.md).
+    so.enable_mem_pattern = False
     so.log_severity_level = 3  # errors only: the library reports problems itself
     providers = _select_providers(options.providers)
     source = model if isinstance(model, bytes) else str(model)
