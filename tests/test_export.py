@@ -124,6 +124,17 @@ def test_every_mode_writes_the_folder_contract(exported: tuple[str, Path]) -> No
     assert report["parity"]["torch_vs_onnx_fp32"]["max_abs_diff"] <= 1e-3
 
 
+def test_saved_graph_is_portable(exported: tuple[str, Path]) -> None:
+    """Offline optimisation stops before the x86-only NCHWc layout transform."""
+    import onnx
+
+    _, folder = exported
+    for name in ("model.onnx", "model_raw.onnx"):
+        model = onnx.load(str(folder / name))
+        domains = {node.domain for node in model.graph.node}
+        assert "com.microsoft.nchwc" not in domains, name
+
+
 def test_embedded_metadata_is_identical_to_the_sidecar(exported: tuple[str, Path]) -> None:
     _, folder = exported
     embedded = _embedded(folder / "model.onnx")
@@ -228,6 +239,7 @@ def test_ort_format_matches_onnx(mode: str, request: Any) -> None:
     assert report.ort_path.read_bytes()[4:8] == b"ORTM"  # flatbuffer file identifier
     config = report.operators_config_path.read_text()
     assert "ai.onnx" in config and "Conv" in config
+    assert "nchwc" not in config.lower()  # no x86-only layout in the mobile artifact
     for seed in (1, 2):
         raw = synth_speechlike(2.5, seed=seed)
         x = _prepared(raw, report.metadata)

@@ -43,6 +43,7 @@ def test_cli_static_export_end_to_end(
     assert "calibrating: 2/2 windows" in captured.err
     assert "exported static model" in captured.out
     assert "parity torch_vs_onnx_fp32" in captured.out and "latency" in captured.out
+    assert "histogram" not in captured.out  # the ORT calibrator's own prints are held back
     for name in ("model.onnx", "model.ort", "model_raw.onnx", "model.required_operators.config"):
         assert (out / name).is_file(), name
     md = ModelMetadata.read(out / METADATA_FILENAME)

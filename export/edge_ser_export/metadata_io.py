@@ -1,0 +1,96 @@
+"""Write the ``edge_ser`` metadata into a model file, and read it back as the runtime does."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import onnx
+import onnxruntime as ort
+
+from edge_ser.errors import ExportError
+from edge_ser.metadata import METADATA_KEY, ModelMetadata
+
+from ._toolchain import tool_versions
+
+if TYPE_CHECKING:
+    from .checkpoint import LoadedCheckpoint
+    from .parity import ParityResult
+    from .speech import SpeechWindows
+
+__all__ = ["build_metadata", "embed_metadata", "read_embedded_metadata"]
+
+
+def embed_metadata(path: Path, metadata: ModelMetadata | Mapping[str, Any]) -> Path:
+    """Set the ``edge_ser`` metadata_props entry of the ONNX model at ``path`` (in place).
+
+    ``metadata`` is normally a :class:`ModelMetadata`; a plain mapping is written as is (the
+    encoded-audio variant's metadata, which the runtime must refuse).
+    """
+    model = onnx.load(str(path))
+    for entry in list(model.metadata_props):
+        if entry.key == METADATA_KEY:
+            model.metadata_props.remove(entry)
+    entry = model.metadata_props.add()
+    entry.key = METADATA_KEY
+    # Same JSON text as edge_ser.json (ModelMetadata.to_json), so both copies are identical.
+    if isinstance(metadata, ModelMetadata):
+        entry.value = metadata.to_json()
+    else:
+        entry.value = json.dumps(dict(metadata), indent=2, sort_keys=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def read_embedded_metadata(path: Path) -> ModelMetadata:
+    """The embedded metadata of an ``.onnx`` or ``.ort`` file, read through ONNX Runtime."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception types
+        raise ExportError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+    entries = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in entries:
+        raise ExportError(f"{path} has no embedded {METADATA_KEY!r} metadata")
+    json.loads(entries[METADATA_KEY])  # a clear JSON error before ModelMetadata's own checks
+    return ModelMetadata.from_json(entries[METADATA_KEY], source=f"{path}:{METADATA_KEY}")
+
+
+def build_metadata(
+    ckpt: LoadedCheckpoint,
+    mode: str,
+    parity: Mapping[str, ParityResult],
+    par: SpeechWindows,
+    graph_bytes: Mapping[str, int],
+    latency: Mapping[str, Mapping[str, float]],
+    *,
+    input_name: str,
+    sample_rate: int = 16000,
+) -> ModelMetadata:
+    """The metadata of ``model.onnx``: what the runtime needs, plus provenance in ``extra``."""
+    return ModelMetadata(
+        labels=ckpt.labels,
+        sample_rate=sample_rate,
+        max_window_s=ckpt.max_window_s,
+        min_input_samples=ckpt.min_input_samples,
+        input_name=input_name,
+        preprocessing=ckpt.preprocessing,
+        quantization=mode,
+        extra={
+            "source_checkpoint": ckpt.source,
+            "source_labels": list(ckpt.source_labels),
+            "architecture": type(ckpt.model).__name__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "tool_versions": tool_versions(),
+            "parity": {k: v.to_dict() for k, v in parity.items()},
+            "parity_audio": par.describe(),
+            # Sizes of the graphs before this metadata entry was added to them.
+            "graph_bytes": dict(graph_bytes),
+            "latency_s": {k: v["median_s"] for k, v in latency.items()},
+            "training": dict(ckpt.training_info) if ckpt.training_info else None,
+        },
+    )
