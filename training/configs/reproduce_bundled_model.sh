@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduces the bundled default model (edge_ser/assets/default.onnx) on a CPU machine.
+# Data: ../shared/datasets (16 kHz FLAC; non-commercial licences: see the model card).
+# Held out of everything below: RAVDESS actors 9-12 (speaker-independent test) and SAVEE
+# (a corpus left out entirely). Times are for the 2-vCPU development machine under load.
+set -euo pipefail
+D=${DATASETS:-../shared/datasets}
+W=${WORK:-work/bundled}
+mkdir -p "$W"
+
+# 1. Distil the acoustic teacher into the conv feature encoder (no labels; ~14 min).
+python -m edge_ser_train.pretrain \
+  --data "$D/ravdess" "$D/tess" "$D/urdu" "$D/turev-db" \
+  --exclude '*/Actor_09/*' '*/Actor_10/*' '*/Actor_11/*' '*/Actor_12/*' \
+  --out "$W/encoder" --minutes 14 --seed 0
+
+# 2. Fine-tune with the encoder frozen, on cached encoder frames (~20 min encoding + ~10 min/epoch).
+edge-ser train --config training/configs/bundled_model.json \
+  --data "$D/ravdess:ravdess" --data "$D/tess:tess" --data "$D/urdu:urdu" --data "$D/turev-db:turev-db" \
+  --pretrained "$W/encoder" --out "$W/model"
+
+# 3. Export: static int8 calibrated on training-side speech only, ORT format for mobile.
+mkdir -p "$W/calibration"
+python - "$D" "$W/calibration" <<'PY'
+import os, random, sys
+from pathlib import Path
+d, out = Path(sys.argv[1]), Path(sys.argv[2]); random.seed(0)
+for sub, pat, n in [("ravdess", "Actor_0[1-6]/*.flac", 12), ("tess", "*/*.flac", 10),
+                    ("urdu", "*/*.flac", 10), ("turev-db", "Sound Source/*/*.flac", 10)]:
+    for i, f in enumerate(random.sample(sorted((d / sub).glob(pat)), n)):
+        link = out / f"{sub}_{i:02d}_{f.name}"
+        if not link.exists():
+            os.symlink(f.resolve(), link)
+PY
+edge-ser export "$W/model" --out "$W/export" --calibration "$W/calibration" --ort
+
+# 4. Evaluate through the runtime on the held-out speakers and the left-out corpus.
+edge-ser evaluate --model "$W/export" --corpus ravdess --data "$D/ravdess" \
+  --speakers Actor_09 Actor_10 Actor_11 Actor_12 --json --plot "$W/confusion_ravdess_heldout.png" > "$W/eval_ravdess_heldout.json"
+edge-ser evaluate --model "$W/export" --corpus savee --data "$D/savee" --json --plot "$W/confusion_savee.png" > "$W/eval_savee.json"
