@@ -7,6 +7,8 @@ pooled head), only far smaller, so export and runtime are exercised end to end i
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,20 @@ def speech_bursts(
         mask[(t >= start) & (t < end)] = 1.0
     x = 0.3 * voiced * mask + 0.001 * rng.standard_normal(n)
     return x.astype(np.float32)
+
+
+def run_with_sitecustomize(
+    args: list[str], tmp_path: Path, sitecustomize: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in a child process whose interpreter first executes ``sitecustomize``.
+
+    Used to install import or socket guards before any project code runs.
+    """
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(sitecustomize)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("PYTHONSTARTUP", None)
+    return subprocess.run(
+        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -13,13 +13,12 @@ importing ``edge_ser``, classifying a file, an array and a stream, and running
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import soundfile as sf
-from conftest import synth_speechlike
+from conftest import run_with_sitecustomize, synth_speechlike
 
 SITECUSTOMIZE = r"""
 import atexit
@@ -94,14 +93,7 @@ sys.exit(main(["classify", "--model", model, "--json", wav]))
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    env.pop("PYTHONSTARTUP", None)
-    return subprocess.run(
-        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_with_sitecustomize(args, tmp_path, SITECUSTOMIZE)
 
 
 def _assert_no_network(proc: subprocess.CompletedProcess[str]) -> None:

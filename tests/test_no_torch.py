@@ -8,13 +8,12 @@ modules got loaded (none may).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import soundfile as sf
-from conftest import synth_speechlike
+from conftest import run_with_sitecustomize, synth_speechlike
 
 SITECUSTOMIZE = """
 import atexit
@@ -42,14 +41,7 @@ def _report():
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    env.pop("PYTHONSTARTUP", None)
-    return subprocess.run(
-        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_with_sitecustomize(args, tmp_path, SITECUSTOMIZE)
 
 
 def _assert_torch_never_loaded(proc: subprocess.CompletedProcess[str]) -> None:
