@@ -175,39 +175,23 @@ def _key(*parts: object) -> str:
 
 
 def build_checkpoint(folder: Path, *, tiny: bool, seed: int) -> Path:
-    """A random-weight HuBERT classifier shaped like DistilHuBERT (or a tiny one)."""
+    """A random-weight HuBERT classifier shaped like DistilHuBERT (or a tiny one).
+
+    The shape is the training toolchain's own (``edge_ser_train.model.distilhubert_config``),
+    so the benchmark measures the architecture that ``edge-ser train`` builds.
+    """
     import torch
-    from transformers import HubertConfig, HubertForSequenceClassification
+    from edge_ser_train.model import distilhubert_config
+    from transformers import HubertForSequenceClassification
 
     torch.manual_seed(seed)
-    shape: dict[str, Any] = (
-        {
-            "num_hidden_layers": 2,
-            "hidden_size": 32,
-            "num_attention_heads": 2,
-            "intermediate_size": 64,
-            "conv_dim": (16,) * 7,
-            "num_conv_pos_embeddings": 16,
-            "num_conv_pos_embedding_groups": 4,
-            "classifier_proj_size": 16,
-        }
-        if tiny
-        else {
-            "num_hidden_layers": 2,
-            "hidden_size": 768,
-            "num_attention_heads": 12,
-            "intermediate_size": 3072,
-            "conv_dim": (512,) * 7,
-            "classifier_proj_size": 256,
-        }
-    )
-    shape.update(
-        feat_extract_norm="group",
+    config = distilhubert_config(
+        tiny=tiny,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
     )
-    model: Any = HubertForSequenceClassification(HubertConfig(**shape))
+    model: Any = HubertForSequenceClassification(config)
     model.eval().save_pretrained(str(folder))
     return folder
 
