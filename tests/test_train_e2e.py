@@ -457,3 +457,33 @@ def test_balanced_sample_weighs_every_corpus_label_cell_equally() -> None:
 def test_holdout_split_rejects_unknown_speakers(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="unknown speaker"):
         train(fast_options(corpus, tmp_path / "x", split="holdout:ravdess/Actor_99", fold=None))
+
+
+def test_feature_cache_file_is_reused_and_keyed(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored cache is read back instead of encoding again, but only under the same key."""
+    from edge_ser_train.cached import FeatureCache
+    from edge_ser_train.corpora import CorpusOptions, load_ravdess
+    from edge_ser_train.data import AudioStore
+
+    from edge_ser.metadata import PreprocessingConfig
+
+    records = load_ravdess(corpus, CorpusOptions())[:4]
+    store = AudioStore(records, PreprocessingConfig(), workers=1)
+    model, _ = build_model(("anger", "sadness"), "none", tiny=True)
+    net = PooledClassifier(model)
+    file = tmp_path / "feature_cache.npz"
+    first = FeatureCache(net, store, records, 16000, torch.device("cpu"), cache_file=file, key="a")
+    assert file.is_file()
+
+    def no_encoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("encoded again although the cache file holds every record")
+
+    encoder = model.hubert.feature_extractor
+    monkeypatch.setattr(encoder, "forward", no_encoding)
+    again = FeatureCache(net, store, records, 16000, torch.device("cpu"), cache_file=file, key="a")
+    for r in records:
+        np.testing.assert_array_equal(again.features(r), first.features(r))
+    with pytest.raises(AssertionError, match="encoded again"):
+        FeatureCache(net, store, records, 16000, torch.device("cpu"), cache_file=file, key="b")
