@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 from edge_ser import Classifier
-
-AUDIO = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+from edge_ser.audio import AUDIO_EXTENSIONS
 
 
 def main() -> None:
@@ -25,7 +24,10 @@ def main() -> None:
     parser.add_argument("audio", nargs="+", help="folders of real speech (searched recursively)")
     args = parser.parse_args()
     files = sorted(
-        p for folder in args.audio for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO
+        p
+        for folder in args.audio
+        for p in Path(folder).rglob("*")
+        if p.suffix.lower() in AUDIO_EXTENSIONS
     )
     a, b = Classifier(args.model_a), Classifier(args.model_b)
     files_same = files_n = windows_same = windows_n = 0

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 from edge_ser.errors import ToolchainMissingError
 
 from ._toolchain import INSTALL_HINT
+from .preprocess_graph import tidy_merged
 
 __all__ = [
     "CONTRIB_DOMAIN",
@@ -74,13 +75,7 @@ def compose_encoded_model(
     merged = onnx.compose.merge_models(
         front, raw_model, io_map=[(_PCM, raw_input_name)], producer_name="edge_ser_export"
     )
-    seen: dict[str, int] = {}
-    for entry in merged.opset_import:
-        seen[entry.domain] = max(seen.get(entry.domain, 0), entry.version)
-    del merged.opset_import[:]
-    merged.opset_import.extend(helper.make_opsetid(d, v) for d, v in seen.items())
-    del merged.metadata_props[:]
-    return merged
+    return tidy_merged(merged)
 
 
 def encoded_metadata(raw_metadata: Mapping[str, Any]) -> dict[str, Any]:

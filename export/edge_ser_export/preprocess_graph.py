@@ -162,7 +162,12 @@ def compose_raw_model(
         producer_name="edge_ser_export",
         producer_version="1",
     )
-    # merge_models concatenates the opset imports; keep one entry per domain.
+    return tidy_merged(merged)
+
+
+def tidy_merged(merged: onnx.ModelProto) -> onnx.ModelProto:
+    """Clean up after ``onnx.compose.merge_models``: one opset import per domain (it
+    concatenates them) and no metadata (the caller writes the merged model's own)."""
     seen: dict[str, int] = {}
     for entry in merged.opset_import:
         seen[entry.domain] = max(seen.get(entry.domain, 0), entry.version)

@@ -133,6 +133,14 @@ def _from_config(settings: Mapping[str, Any]) -> nn.Module:
     return model
 
 
+def _load_error(source: str, exc: Exception) -> TrainingError:
+    return TrainingError(
+        f"cannot load pretrained weights from {source!r} ({exc}). Offline, pass a local "
+        "folder holding a DistilHuBERT save_pretrained checkpoint, or --pretrained none to "
+        "train the same architecture from random weights (far lower accuracy)"
+    )
+
+
 def _from_pretrained(source: str, settings: Mapping[str, Any]) -> nn.Module:
     from transformers import HubertForSequenceClassification
 
@@ -141,11 +149,7 @@ def _from_pretrained(source: str, settings: Mapping[str, Any]) -> nn.Module:
             source, ignore_mismatched_sizes=True, output_loading_info=True, **settings
         )
     except (OSError, ValueError) as exc:
-        raise TrainingError(
-            f"cannot load pretrained weights from {source!r} ({exc}). Offline, pass a local "
-            "folder holding a DistilHuBERT save_pretrained checkpoint, or --pretrained none to "
-            "train the same architecture from random weights (far lower accuracy)"
-        ) from exc
+        raise _load_error(source, exc) from exc
     model, info = loaded
     missing = sorted(
         k
@@ -178,11 +182,7 @@ def check_pretrained(pretrained: str, tiny: bool = False) -> None:
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise TrainingError(
-            f"cannot load pretrained weights from {source!r} ({exc}). Offline, pass a local "
-            "folder holding a DistilHuBERT save_pretrained checkpoint, or --pretrained none to "
-            "train the same architecture from random weights (far lower accuracy)"
-        ) from exc
+        raise _load_error(source, exc) from exc
     if getattr(config, "model_type", None) != "hubert":
         raise TrainingError(
             f"{source} is a {getattr(config, 'model_type', 'unknown')!r} model; the recipe "
