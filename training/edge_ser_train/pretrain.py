@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_ser.audio import AUDIO_EXTENSIONS
 from edge_ser.errors import OptionsError, TrainingError
 
 __all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features"]
 
 log = logging.getLogger("edge_ser.train.pretrain")
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 FRAME = 400  # HuBERT's conv receptive field, in samples at 16 kHz
 HOP = 320  # its total stride
 N_MELS = 40
@@ -144,7 +144,9 @@ def _find_audio(folders: Sequence[str], exclude: Sequence[str], max_files: int) 
             ):
                 files.append(p)
     if not files:
-        raise TrainingError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {list(folders)}")
+        raise TrainingError(
+            f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {list(folders)}"
+        )
     if max_files:
         rng = np.random.default_rng(0)
         files = [files[i] for i in sorted(rng.permutation(len(files))[:max_files])]
@@ -237,7 +239,7 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         optimizer.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
         step += 1
         if step % 10 == 0:
             recent = float(np.mean(history[-10:]))
