@@ -81,3 +81,16 @@ def test_pretrain_rejects_bad_input(tmp_path: Path) -> None:
         _find_audio([str(tmp_path)], [], 0)
     with pytest.raises(TrainingError, match="not a folder"):
         _find_audio([str(tmp_path / "missing")], [], 0)
+
+
+def test_pretrain_with_augmented_input_runs_and_reports_it(tmp_path: Path) -> None:
+    data = tmp_path / "audio"
+    data.mkdir()
+    for i in range(2):
+        sf.write(data / f"{i}.wav", synth_speechlike(1.5, seed=i), 16000)
+    out = tmp_path / "encoder"
+    argv = ["--data", str(data), "--out", str(out), "--tiny", "--max-steps", "3", "--minutes", "0"]
+    assert main([*argv, "--batch-size", "2", "--crop-s", "0.5", "--threads", "1", "--augment"]) == 0
+    report = json.loads((out / "edge_ser_pretrain.json").read_text())
+    assert report["options"]["augment"] is True and np.isfinite(report["final_loss"])
+    assert report["student_augmentation"]["reverb_rt60"] is not None

@@ -487,3 +487,84 @@ def test_feature_cache_file_is_reused_and_keyed(
         np.testing.assert_array_equal(again.features(r), first.features(r))
     with pytest.raises(AssertionError, match="encoded again"):
         FeatureCache(net, store, records, 16000, torch.device("cpu"), cache_file=file, key="b")
+
+
+def test_feature_cache_copies_are_augmented_versions(corpus: Path, tmp_path: Path) -> None:
+    """Version 0 is the clean encoding; the others are seeded augmented encodings, stored
+    and read back under the same key, and batches draw from all of them."""
+    from edge_ser_train.cached import FeatureCache, feature_batches
+    from edge_ser_train.corpora import CorpusOptions, load_ravdess
+    from edge_ser_train.data import AudioStore, AugmentOptions
+
+    from edge_ser.metadata import PreprocessingConfig
+
+    records = load_ravdess(corpus, CorpusOptions())[:3]
+    store = AudioStore(records, PreprocessingConfig(), workers=1)
+    model, _ = build_model(("anger", "sadness"), "none", tiny=True)
+    net = PooledClassifier(model)
+    cpu = torch.device("cpu")
+    LONG = 10 * SR  # whole utterances: the speed change shows in the length
+    augment = AugmentOptions(probability=1.0, speed=(0.8, 0.8), noise_snr_db=(10.0, 10.0))
+    with pytest.raises(ValueError, match="enabled augment"):
+        FeatureCache(net, store, records, LONG, cpu, copies=2)
+    clean = FeatureCache(net, store, records, LONG, cpu)
+    file = tmp_path / "cache.npz"
+    three = FeatureCache(
+        net, store, records, LONG, cpu, copies=3, augment=augment, cache_file=file, key="k"
+    )
+    for r in records:
+        np.testing.assert_array_equal(three.features(r, 0), clean.features(r))
+        # speed 0.8 makes the augmented versions longer; noise makes them differ
+        assert three.features(r, 1).shape[0] > clean.features(r).shape[0]
+        assert not np.array_equal(three.features(r, 1), three.features(r, 2))
+    again = FeatureCache(
+        net, store, records, LONG, cpu, copies=3, augment=augment, cache_file=file, key="k"
+    )
+    for r in records:
+        for k in range(3):
+            np.testing.assert_array_equal(again.features(r, k), three.features(r, k))
+    ids = {"anger": 0, "sadness": 1}
+    lengths = set()
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        for fb in feature_batches(three, records, ids, 1, 10_000, rng):
+            lengths.add(fb.features.shape[1])
+    clean_lengths = {clean.features(r).shape[0] for r in records}
+    assert lengths & clean_lengths and lengths - clean_lengths  # both kinds were drawn
+
+
+def test_cache_copies_and_named_validation_in_a_run(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="cache_copies"):
+        fast_options(corpus, tmp_path / "x", cache_features=True, cache_copies=2)
+    with pytest.raises(TrainingError, match="not both"):
+        fast_options(
+            corpus, tmp_path / "x", validation_speakers=1, validation_holdout=["ravdess/Actor_01"]
+        )
+    with pytest.raises(TrainingError, match="not on the training side"):
+        train(
+            fast_options(
+                corpus,
+                tmp_path / "x",
+                split="holdout:ravdess/Actor_04",
+                fold=None,
+                validation_holdout=["ravdess/Actor_04"],
+            )
+        )
+    opts = fast_options(
+        corpus,
+        tmp_path / "copies",
+        split="holdout:ravdess/Actor_04",
+        fold=None,
+        epochs=2,
+        cache_features=True,
+        cache_copies=2,
+        augment={"probability": 1.0, "eq_db": 6.0, "reverb_rt60": [0.1, 0.3]},
+        train_crop_seconds=0.5,
+        validation_holdout=["ravdess/Actor_03"],
+    )
+    train(opts)
+    report = json.loads((tmp_path / "copies" / "edge_ser_train.json").read_text())
+    assert report["options"]["cache_copies"] == 2
+    assert report["split"]["validation"]["speakers"] == ["ravdess/Actor_03"]
+    assert "ravdess/Actor_03" not in report["split"]["train"]["speakers"]
+    assert all("validation" in e for e in report["history"])

@@ -8,13 +8,15 @@ D=${DATASETS:-../shared/datasets}
 W=${WORK:-work/bundled}
 mkdir -p "$W"
 
-# 1. Distil the acoustic teacher into the conv feature encoder (no labels; ~14 min).
+# 1. Distil the acoustic teacher into the conv feature encoder (no labels; 36 min), with the
+#    encoder's input augmented (voice, microphone, room, noise) and the teacher on clean audio.
 python -m edge_ser_train.pretrain \
   --data "$D/ravdess" "$D/tess" "$D/urdu" "$D/turev-db" \
   --exclude '*/Actor_09/*' '*/Actor_10/*' '*/Actor_11/*' '*/Actor_12/*' \
-  --out "$W/encoder" --minutes 14 --seed 0
+  --out "$W/encoder" --minutes 36 --seed 0 --threads 2 --augment
 
-# 2. Fine-tune with the encoder frozen, on cached encoder frames (~20 min encoding + ~10 min/epoch).
+# 2. Fine-tune with the encoder frozen, on cached encoder frames (each utterance encoded as it
+#    is plus 3 augmented versions).
 edge-ser train --config training/configs/bundled_model.json \
   --data "$D/ravdess:ravdess" --data "$D/tess:tess" --data "$D/urdu:urdu" --data "$D/turev-db:turev-db" \
   --pretrained "$W/encoder" --out "$W/model"

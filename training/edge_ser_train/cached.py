@@ -6,10 +6,12 @@ utterance never changes, so it is computed once (:class:`FeatureCache`) and ever
 runs only the feature projection, the transformer and the head on those frames. On a
 2-core CPU this turns an epoch from hours into minutes.
 
-What is given up: waveform augmentation (gain, noise, speed) cannot be applied after the
-encoder, so ``--cache-features`` trains on clean utterances; time masking (SpecAugment)
-still applies after the projection. Each utterance is encoded whole (its first or centre
-``max_seconds``, preprocessed as in the runtime), as the runtime encodes a whole window.
+Waveform augmentation (speed, EQ, reverberation, noise) cannot be applied after the
+encoder, so it is applied before: with ``copies > 1`` each utterance is encoded once as it
+is and ``copies - 1`` times augmented (each version drawn once, with a seed), and every epoch
+draws one version per utterance. Time masking (SpecAugment) still applies after the
+projection. Each version is encoded whole (its centre ``max_seconds``, preprocessed as in the
+runtime), as the runtime encodes a whole window.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy.typing as npt
 import torch
 
 from .corpora import Record
-from .data import AudioStore, eval_input
+from .data import AudioStore, AugmentOptions, augment_waveform, eval_input
 from .model import PooledClassifier
 from .progress import Progress
 
@@ -35,7 +37,7 @@ logger = logging.getLogger("edge_ser.train")
 
 
 class FeatureCache:
-    """Frozen-encoder outputs ``[frames, channels]`` (float16) of each record."""
+    """Frozen-encoder outputs ``[frames, channels]`` (float16) of each version of each record."""
 
     def __init__(
         self,
@@ -48,55 +50,72 @@ class FeatureCache:
         progress: bool = False,
         cache_file: Path | None = None,
         key: str = "",
+        copies: int = 1,
+        augment: AugmentOptions | None = None,
+        seed: int = 0,
     ) -> None:
-        """Encode ``records``; with ``cache_file``, reuse (or write) the frames stored there
-        under ``key`` (a fingerprint of the encoder and preprocessing), so a crashed or
-        resumed run does not encode again."""
+        """Encode ``records`` (``copies`` versions each: see the module); with
+        ``cache_file``, reuse (or write) the frames stored there under ``key`` (a
+        fingerprint of the encoder, preprocessing and augmentation), so a crashed or resumed
+        run does not encode again."""
+        if copies > 1 and (augment is None or not augment.enabled):
+            raise ValueError("FeatureCache: copies > 1 needs an enabled augment")
+        self.copies = copies
         unique = list(dict.fromkeys(r.path for r in records))
         by_path = {r.path: r for r in records}
-        self._features: dict[object, npt.NDArray[np.float16]] = {}
+        wanted = [(path, k) for path in unique for k in range(copies)]
+        self._features: dict[tuple[object, int], npt.NDArray[np.float16]] = {}
         if cache_file is not None and cache_file.is_file():
             with np.load(cache_file) as stored:
-                if stored["key"].item() == key and set(stored["paths"].tolist()) >= set(
-                    map(str, unique)
-                ):
+                names = stored["paths"].tolist()
+                if stored["key"].item() == key and set(names) >= {_name(*w) for w in wanted}:
                     offsets = stored["offsets"]
                     frames = stored["frames"]
-                    index = {p: i for i, p in enumerate(stored["paths"].tolist())}
-                    for path in unique:
-                        i = index[str(path)]
-                        self._features[path] = frames[offsets[i] : offsets[i + 1]]
+                    index = {p: i for i, p in enumerate(names)}
+                    for w in wanted:
+                        i = index[_name(*w)]
+                        self._features[w] = frames[offsets[i] : offsets[i + 1]]
                     logger.info("reused the feature cache %s", cache_file)
                     return
         encoder = cast(torch.nn.Module, net.model.hubert.feature_extractor)  # type: ignore[union-attr]
         was_training = encoder.training
         encoder.eval()
-        bar = Progress(len(unique), "encoding (frozen feature encoder)", enabled=progress)
+        bar = Progress(len(wanted), "encoding (frozen feature encoder)", enabled=progress)
         with torch.inference_mode():
-            for path in unique:
-                x = eval_input(store.audio(by_path[path]), max_samples, store.preprocessing)
+            for n, (path, k) in enumerate(wanted):
+                x = store.audio(by_path[path])
+                if k > 0 and augment is not None:
+                    x = augment_waveform(x, augment, np.random.default_rng([seed, n]))
+                x = eval_input(x, max_samples, store.preprocessing)
                 feats = encoder(torch.from_numpy(x)[None].to(device))  # [1, C, T]
-                self._features[path] = (
+                self._features[(path, k)] = (
                     feats[0].transpose(0, 1).float().cpu().numpy().astype(np.float16)
                 )
                 bar.update(1)
         bar.close()
         encoder.train(was_training)
         n_frames = sum(f.shape[0] for f in self._features.values())
-        logger.info("cached %d utterances (%d encoder frames)", len(self._features), n_frames)
+        logger.info(
+            "cached %d utterances x %d versions (%d encoder frames)", len(unique), copies, n_frames
+        )
         if cache_file is not None:
-            paths = list(self._features)
-            lengths = [self._features[p].shape[0] for p in paths]
+            keys = list(self._features)
+            lengths = [self._features[w].shape[0] for w in keys]
             np.savez(
                 cache_file,
                 key=np.array(key),
-                paths=np.array([str(p) for p in paths]),
+                paths=np.array([_name(*w) for w in keys]),
                 offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                frames=np.concatenate([self._features[p] for p in paths]),
+                frames=np.concatenate([self._features[w] for w in keys]),
             )
 
-    def features(self, record: Record) -> npt.NDArray[np.float16]:
-        return self._features[record.path]
+    def features(self, record: Record, copy: int = 0) -> npt.NDArray[np.float16]:
+        """The frames of version ``copy`` of ``record`` (0: not augmented)."""
+        return self._features[(record.path, copy)]
+
+
+def _name(path: object, copy: int) -> str:
+    return str(path) if copy == 0 else f"{path}#aug{copy}"
 
 
 @dataclass(frozen=True)
@@ -118,19 +137,22 @@ def feature_batches(
     """One epoch of batches of similar-length utterances, each cropped to the batch's shortest.
 
     Crops are random within each utterance, so the model sees different stretches of long
-    utterances from epoch to epoch; no padding is needed.
+    utterances from epoch to epoch; no padding is needed. Each record's version (see
+    :class:`FeatureCache`) is drawn at random.
     """
-    lengths = np.array(
-        [min(cache.features(r).shape[0], max_frames) for r in records], dtype=np.float64
-    )
+    chosen = [
+        cache.features(r, int(c))
+        for r, c in zip(records, rng.integers(0, cache.copies, size=len(records)), strict=True)
+    ]
+    lengths = np.array([min(f.shape[0], max_frames) for f in chosen], dtype=np.float64)
     order = np.argsort(lengths * rng.uniform(0.85, 1.15, size=len(records)), kind="stable")
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for j in rng.permutation(len(chunks)):
         batch = [records[int(i)] for i in chunks[j]]
-        length = max(1, int(min(min(cache.features(r).shape[0], max_frames) for r in batch)))
+        feats = [chosen[int(i)] for i in chunks[j]]
+        length = max(1, int(min(min(f.shape[0], max_frames) for f in feats)))
         rows = []
-        for r in batch:
-            f = cache.features(r)
+        for f in feats:
             start = int(rng.integers(0, f.shape[0] - length + 1))
             rows.append(f[start : start + length])
         yield FeatureBatch(

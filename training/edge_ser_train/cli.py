@@ -26,7 +26,16 @@ from .options import TrainOptions
 __all__ = ["add_arguments", "run"]
 
 S = argparse.SUPPRESS
-DEFAULT_AUGMENT = AugmentOptions(probability=0.5, speed=(0.9, 1.1), noise_snr_db=(15.0, 40.0))
+# --augment: another voice (speed), microphone or channel (EQ, band limit), room and noise floor.
+DEFAULT_AUGMENT = AugmentOptions(
+    probability=0.5,
+    speed=(0.9, 1.1),
+    noise_snr_db=(10.0, 40.0),
+    noise_colors=(0.0, 1.0, 2.0),
+    eq_db=6.0,
+    band_limit=True,
+    reverb_rt60=(0.15, 0.6),
+)
 
 
 def _labels(text: str) -> tuple[str, ...]:
@@ -98,6 +107,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="hold out N training speakers to pick the best epoch (default 0)",
     )
+    g.add_argument(
+        "--validation-holdout",
+        nargs="+",
+        default=S,
+        metavar="CORPUS/SPEAKER",
+        help="hold out these training speakers to pick the best epoch (instead of N at random)",
+    )
     g.add_argument("--iemocap-subset", choices=("all", "improvised", "scripted"), default=S)
     g.add_argument(
         "--calm-as-neutral",
@@ -149,7 +165,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=S,
         help="encode each utterance once with the frozen feature encoder and train on that "
-        "(much faster on a CPU; no waveform augmentation)",
+        "(much faster on a CPU; waveform augmentation only through --cache-copies)",
+    )
+    m.add_argument(
+        "--cache-copies",
+        type=int,
+        default=S,
+        metavar="K",
+        help="with --cache-features and --augment: encode each utterance as it is plus K-1 "
+        "augmented versions; each epoch draws one (default 1)",
     )
     m.add_argument(
         "--train-crop-seconds",

@@ -15,7 +15,8 @@ normalisation) on that window.
   so batches vary) and each batch is cut to its shortest member.
 * Optional augmentation (:class:`AugmentOptions`), each applied with probability
   ``probability``: speed (resampling by linear interpolation: tempo and pitch change
-  together), gain, additive white noise at a random SNR. With peak normalisation on (the
+  together), a random equaliser curve and band limit (another microphone or channel), a
+  synthetic room's reverberation, gain, additive white or coloured noise at a random SNR. With peak normalisation on (the
   default recipe) gain alone is undone; it matters relative to the noise and for recipes
   without peak normalisation.
 """
@@ -43,6 +44,7 @@ __all__ = [
     "AudioStore",
     "AugmentOptions",
     "Batch",
+    "augment_waveform",
     "eval_input",
     "make_batch",
     "n_batches",
@@ -73,16 +75,34 @@ class AugmentOptions:
         probability: the chance that each enabled transform is applied to an utterance.
         speed: (low, high) speed factor, e.g. (0.9, 1.1).
         gain_db: (low, high) gain in dB.
-        noise_snr_db: (low, high) signal-to-noise ratio of added white noise, in dB.
+        noise_snr_db: (low, high) signal-to-noise ratio of added noise, in dB.
+        noise_colors: spectral slopes of that noise to draw from: 0 white, 1 pink, 2 brown.
+        eq_db: largest gain, in dB either way, of a random smooth equaliser curve (a
+            different microphone or channel), or ``None`` for none.
+        band_limit: also draw a random telephone-like band limit (high-pass 50-300 Hz,
+            low-pass 3.4-8 kHz) with the EQ.
+        reverb_rt60: (low, high) reverberation time in seconds of a synthetic room
+            (exponentially decaying noise), or ``None`` for none.
     """
 
     probability: float = 0.5
     speed: tuple[float, float] | None = None
     gain_db: tuple[float, float] | None = None
     noise_snr_db: tuple[float, float] | None = None
+    noise_colors: tuple[float, ...] = (0.0,)
+    eq_db: float | None = None
+    band_limit: bool = False
+    reverb_rt60: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("speed", "gain_db", "noise_snr_db"):
+        object.__setattr__(self, "noise_colors", tuple(float(c) for c in self.noise_colors))
+        if not self.noise_colors or not all(0.0 <= c <= 2.0 for c in self.noise_colors):
+            raise TrainingError(
+                f"AugmentOptions.noise_colors must be slopes in [0, 2], got {self.noise_colors!r}"
+            )
+        if self.eq_db is not None and not (0.0 < float(self.eq_db) <= 24.0):
+            raise TrainingError(f"AugmentOptions.eq_db must be in (0, 24], got {self.eq_db!r}")
+        for name in ("speed", "gain_db", "noise_snr_db", "reverb_rt60"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(float(v) for v in value))
@@ -93,11 +113,13 @@ class AugmentOptions:
         _check_range("speed", self.speed, 0.5, 2.0)
         _check_range("gain_db", self.gain_db, -40.0, 40.0)
         _check_range("noise_snr_db", self.noise_snr_db, -10.0, 100.0)
+        _check_range("reverb_rt60", self.reverb_rt60, 0.05, 3.0)
 
     @property
     def enabled(self) -> bool:
         return self.probability > 0 and any(
-            v is not None for v in (self.speed, self.gain_db, self.noise_snr_db)
+            v is not None
+            for v in (self.speed, self.gain_db, self.noise_snr_db, self.eq_db, self.reverb_rt60)
         )
 
 
@@ -186,15 +208,74 @@ def _change_speed(x: FloatArray, factor: float) -> FloatArray:
     return np.interp(positions, np.arange(x.shape[0]), x).astype(np.float32)
 
 
+def _random_eq(
+    x: FloatArray, max_db: float, band_limit: bool, rng: np.random.Generator
+) -> FloatArray:
+    """A random smooth zero-phase EQ curve (gains at 8 log-spaced frequencies, interpolated
+    over log frequency), optionally with a random band limit, applied in the FFT domain."""
+    n = x.shape[0]
+    spectrum = np.fft.rfft(x.astype(np.float64), 2 * n)
+    freqs = np.fft.rfftfreq(2 * n, 1.0 / SAMPLE_RATE)
+    log_f = np.log(np.maximum(freqs, 20.0))
+    anchors = np.log(np.geomspace(60.0, 7600.0, 8))
+    gain_db = np.interp(log_f, anchors, rng.uniform(-max_db, max_db, anchors.size))
+    gain = 10.0 ** (gain_db / 20.0)
+    if band_limit and rng.random() < 0.5:
+        high_pass = rng.uniform(50.0, 300.0)
+        low_pass = rng.uniform(3400.0, 8000.0)
+        gain = gain / np.sqrt(1.0 + (high_pass / np.maximum(freqs, 1.0)) ** 4)
+        gain = gain / np.sqrt(1.0 + (freqs / low_pass) ** 8)
+    return np.fft.irfft(spectrum * gain, 2 * n)[:n].astype(np.float32)
+
+
+def _reverb(x: FloatArray, rt60: float, rng: np.random.Generator) -> FloatArray:
+    """Convolve with a synthetic room: a direct path plus exponentially decaying noise."""
+    length = max(2, int(rt60 * SAMPLE_RATE))
+    t = np.arange(length) / SAMPLE_RATE
+    tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60)
+    tail[0] = 0.0
+    ir = tail * (rng.uniform(0.1, 0.6) / (np.sqrt(np.sum(tail**2)) + 1e-12))
+    ir[0] = 1.0
+    size = x.shape[0] + length
+    wet = np.fft.irfft(np.fft.rfft(x.astype(np.float64), size) * np.fft.rfft(ir, size), size)
+    return wet[: x.shape[0]].astype(np.float32)
+
+
+def _colored_noise(n: int, slope: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Unit-RMS noise whose power falls as ``1 / f**slope`` (0 white, 1 pink, 2 brown)."""
+    noise = rng.standard_normal(n)
+    if slope != 0.0:
+        freqs = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+        noise = np.fft.irfft(np.fft.rfft(noise) / np.maximum(freqs, 20.0) ** (slope / 2.0), n)
+    rms = float(np.sqrt(np.mean(noise**2)))
+    return noise / rms if rms > 0 else noise
+
+
 def _augment_crop(x: FloatArray, augment: AugmentOptions, rng: np.random.Generator) -> FloatArray:
+    """Channel and room transforms of one crop: EQ, reverberation, gain, then noise."""
     y = x
+    if augment.eq_db is not None and rng.random() < augment.probability:
+        y = _random_eq(y, float(augment.eq_db), augment.band_limit, rng)
+    if augment.reverb_rt60 is not None and rng.random() < augment.probability:
+        y = _reverb(y, float(rng.uniform(*augment.reverb_rt60)), rng)
     if augment.gain_db is not None and rng.random() < augment.probability:
         y = y * np.float32(10.0 ** (rng.uniform(*augment.gain_db) / 20.0))
     if augment.noise_snr_db is not None and rng.random() < augment.probability:
         rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
         noise_rms = rms / 10.0 ** (rng.uniform(*augment.noise_snr_db) / 20.0)
-        y = y + (noise_rms * rng.standard_normal(y.shape[0])).astype(np.float32)
+        slope = augment.noise_colors[int(rng.integers(0, len(augment.noise_colors)))]
+        y = y + (noise_rms * _colored_noise(y.shape[0], slope, rng)).astype(np.float32)
     return y.astype(np.float32, copy=False)
+
+
+def augment_waveform(
+    x: FloatArray, augment: AugmentOptions, rng: np.random.Generator
+) -> FloatArray:
+    """Every enabled transform of ``augment`` on a whole (raw, 16 kHz) utterance: speed,
+    then the channel and room transforms. Not preprocessed."""
+    if augment.speed is not None and rng.random() < augment.probability:
+        x = _change_speed(x, float(rng.uniform(*augment.speed)))
+    return _augment_crop(x, augment, rng) if augment.enabled else x
 
 
 def _fit_length(x: FloatArray, length: int, rng: np.random.Generator | None) -> FloatArray:

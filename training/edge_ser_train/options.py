@@ -85,13 +85,18 @@ class TrainOptions:
         augment: training augmentation (see ``data.AugmentOptions``).
         cache_features: compute the frozen feature encoder's output once per utterance and
             train on it (see ``cached``); needs ``freeze_feature_encoder``. Waveform
-            augmentation does not apply then.
+            augmentation then applies only through ``cache_copies``.
+        cache_copies: with ``cache_features``, encode each training utterance this many
+            times: as it is, plus ``cache_copies - 1`` versions drawn with ``augment``; each
+            epoch draws one version per utterance. Needs an enabled ``augment`` above 1.
         train_crop_seconds: the longest random training crop in cached mode (``None``: the
             full ``max_seconds``); shorter crops make epochs cheaper.
         balance_corpora: draw each epoch's utterances so that every (corpus, label) cell
             weighs the same, instead of one pass over the training set.
         validation_speakers: hold out this many training speakers to pick the best epoch
             (by validation UA); 0 keeps the last epoch.
+        validation_holdout: hold out these training speakers (``corpus/speaker`` keys)
+            for validation instead of a random draw.
         iemocap_subset: ``all``, ``improvised`` or ``scripted``.
         calm_as_neutral: count RAVDESS/TurEV-DB calm as neutral (off: calm is not neutral).
         max_files: use at most this many files per data source (a seeded sample; smoke runs).
@@ -131,9 +136,11 @@ class TrainOptions:
     mix_ratio: float = 0.5
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     cache_features: bool = False
+    cache_copies: int = 1
     train_crop_seconds: float | None = None
     balance_corpora: bool = False
     validation_speakers: int = 0
+    validation_holdout: tuple[str, ...] = ()
     iemocap_subset: str = "all"
     calm_as_neutral: bool = False
     max_files: int | None = None
@@ -150,6 +157,7 @@ class TrainOptions:
         data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "validation_holdout", tuple(self.validation_holdout))
         object.__setattr__(self, "model_config", dict(self.model_config))
         if isinstance(self.augment, Mapping):
             object.__setattr__(self, "augment", _coerce_augment(self.augment))
@@ -162,6 +170,18 @@ class TrainOptions:
             not self.cache_features or self.freeze_feature_encoder,
             "TrainOptions.cache_features needs freeze_feature_encoder (a trained encoder "
             "changes its output every step)",
+        )
+        _check(
+            1 <= self.cache_copies <= 32,
+            f"TrainOptions.cache_copies must be 1 to 32, got {self.cache_copies!r}",
+        )
+        _check(
+            self.cache_copies == 1 or (self.cache_features and self.augment.enabled),
+            "TrainOptions.cache_copies above 1 needs cache_features and an enabled augment",
+        )
+        _check(
+            not (self.validation_holdout and self.validation_speakers),
+            "give validation_speakers (a random draw) or validation_holdout (named), not both",
         )
         _check(
             self.train_crop_seconds is None or 0.1 <= self.train_crop_seconds <= self.max_seconds,

@@ -14,6 +14,12 @@ and the encoder plus a linear probe learns to regress them (mean squared error o
 standardised targets). No labels are used, so any speech can be used, but held-out
 evaluation speakers and corpora should be excluded (``--exclude``) to keep evaluation clean.
 
+With ``--augment`` the encoder's *input* is changed by a random speed (applied to the teacher's
+input too: it is a different voice), microphone EQ, band limit, room reverberation and noise,
+while the teacher still describes the clean (speed-changed) audio: the encoder learns to
+report the voice, not the channel, which is what a classifier on unseen recording
+conditions needs. The learning rate warms up, then follows a cosine decay over the budget.
+
 The result is a ``save_pretrained`` folder of a ``HubertModel`` whose feature encoder is
 trained (the transformer is still at its initialisation); ``edge-ser train --pretrained DIR``
 fine-tunes from it with the encoder frozen, as the paper does.
@@ -39,6 +45,10 @@ import numpy.typing as npt
 
 from edge_ser.audio import AUDIO_EXTENSIONS
 from edge_ser.errors import OptionsError, TrainingError
+from edge_ser.metadata import PreprocessingConfig
+from edge_ser.preprocess import peak_normalize
+
+from .data import AugmentOptions, _augment_crop, _change_speed
 
 __all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features"]
 
@@ -72,6 +82,19 @@ def _mel_filterbank(
 
 _FB = _mel_filterbank()
 _WINDOW = np.hanning(FRAME).astype(np.float32)
+
+
+PEAK = PreprocessingConfig().peak
+# The encoder's input side of ``--augment``: a new voice, microphone, room and noise floor.
+PRETRAIN_AUGMENT = AugmentOptions(
+    probability=0.5,
+    speed=(0.88, 1.12),
+    noise_snr_db=(5.0, 35.0),
+    noise_colors=(0.0, 1.0, 2.0),
+    eq_db=8.0,
+    band_limit=True,
+    reverb_rt60=(0.15, 0.8),
+)
 
 
 def n_frames(n_samples: int) -> int:
@@ -119,6 +142,7 @@ class PretrainOptions:
     threads: int = 0
     tiny: bool = False
     max_files: int = 0
+    augment: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,6 +175,10 @@ def _find_audio(folders: Sequence[str], exclude: Sequence[str], max_files: int) 
         rng = np.random.default_rng(0)
         files = [files[i] for i in sorted(rng.permutation(len(files))[:max_files])]
     return files
+
+
+def _fit(x: npt.NDArray[np.float32], length: int) -> npt.NDArray[np.float32]:
+    return x[:length] if x.shape[0] >= length else np.pad(x, (0, length - x.shape[0]))
 
 
 def _load_clips(files: Sequence[Path], min_samples: int) -> list[npt.NDArray[np.float32]]:
@@ -191,6 +219,7 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
     sample = np.concatenate([teacher_features(c) for c in clips[:: max(1, len(clips) // 400)]])
     mean, std = sample.mean(axis=0), sample.std(axis=0) + 1e-3
 
+    augment = PRETRAIN_AUGMENT if opts.augment else None
     config: HubertConfig = distilhubert_config(tiny=opts.tiny)
     model = HubertModel(config)
     encoder = model.feature_extractor
@@ -211,8 +240,14 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
             else:
                 c = np.pad(c, (0, crop - c.shape[0]))
             gain = np.float32(10 ** rng.uniform(-0.3, 0.0))  # mild gain augmentation
-            xs.append(c * gain)
+            if augment is None:
+                xs.append(c * gain)
+                ys.append(teacher_features(c * gain))
+                continue
+            if rng.random() < augment.probability and augment.speed is not None:
+                c = _fit(_change_speed(c, float(rng.uniform(*augment.speed))), crop)
             ys.append(teacher_features(c * gain))
+            xs.append(peak_normalize(_augment_crop(c, augment, rng), PEAK) * gain)
         x = torch.from_numpy(np.stack(xs))
         y = (torch.from_numpy(np.stack(ys)) - mean_t) / std_t
         return x, y
@@ -228,8 +263,13 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
         if opts.minutes > 0 and elapsed > opts.minutes * 60:
             break
         warm = min(1.0, (step + 1) / 20)
+        done = max(
+            elapsed / (opts.minutes * 60) if opts.minutes > 0 else 0.0,
+            step / opts.max_steps if opts.max_steps else 0.0,
+        )
+        decay = 0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))
         for g in optimizer.param_groups:
-            g["lr"] = opts.lr * warm
+            g["lr"] = opts.lr * warm * decay
         x, y = batch()
         feats = encoder(x).transpose(1, 2)  # [B, T, C]
         pred = probe(feats)
@@ -261,6 +301,7 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
         "final_loss": float(np.mean(history[-10:])) if history else None,
         "n_clips": len(clips),
         "teacher": "40 log-mel + log energy + zcr + log-f0 + voicing, standardised",
+        "student_augmentation": asdict(augment) if augment is not None else None,
     }
     (out / "edge_ser_pretrain.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info(
@@ -292,6 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="a tiny architecture for smoke tests")
     p.add_argument("--max-files", type=int, default=0)
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="augment the encoder's input (speed, EQ, reverberation, noise); the teacher "
+        "describes the clean audio",
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     opts = PretrainOptions(
@@ -307,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=a.threads,
         tiny=a.tiny,
         max_files=a.max_files,
+        augment=a.augment,
     )
     pretrain_encoder(opts)
     return 0

@@ -146,17 +146,28 @@ def cross_corpus_split(records: Sequence[Record], test_corpus: str) -> Split:
     return Split(name=f"cross-{name}", train=train, test=test)
 
 
-def hold_out_validation(split: Split, n_speakers: int, seed: int = 0) -> Split:
-    """Move ``n_speakers`` training speakers (chosen with ``seed``) to a validation side."""
-    if n_speakers <= 0:
+def hold_out_validation(
+    split: Split, n_speakers: int, seed: int = 0, named: Sequence[str] = ()
+) -> Split:
+    """Move ``n_speakers`` training speakers (chosen with ``seed``), or the ``named``
+    speakers (``corpus/speaker`` keys), to a validation side."""
+    if n_speakers <= 0 and not named:
         return split
     speakers = sorted(_speakers(split.train))
+    if named:
+        missing = sorted(set(named) - set(speakers))
+        if missing:
+            raise TrainingError(
+                f"validation speaker(s) {', '.join(missing)} are not on the training side of "
+                f"{split.name}; keys look like {', '.join(speakers[:3])}"
+            )
+        n_speakers = len(set(named))
     if n_speakers >= len(speakers):
         raise TrainingError(
             f"validation_speakers={n_speakers} leaves no training speaker "
             f"({len(speakers)} in {split.name})"
         )
-    held = set(random.Random(seed).sample(speakers, n_speakers))
+    held = set(named) if named else set(random.Random(seed).sample(speakers, n_speakers))
     return Split(
         name=split.name,
         train=tuple(r for r in split.train if r.speaker_key not in held),

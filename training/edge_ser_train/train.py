@@ -360,7 +360,11 @@ def _train_fold(
             device,
             progress=options.progress,
             cache_file=out_dir / "feature_cache.npz",
-            key=f"{options.pretrained}|{options.max_seconds}|{options.tiny}|{options.seed}",
+            key=f"{options.pretrained}|{options.max_seconds}|{options.tiny}|{options.seed}"
+            f"|{options.cache_copies}|{options.augment}",
+            copies=options.cache_copies,
+            augment=options.augment,
+            seed=options.seed,
         )
         if options.cache_features
         else None
@@ -587,7 +591,13 @@ def _train(options: TrainOptions, command: Sequence[str] | None) -> TrainResult:
     splits = make_splits(records, options.split, options.seed)
     selected = _select_folds(splits, options.fold)
     folds = [
-        (i, hold_out_validation(s, options.validation_speakers, options.seed)) for i, s in selected
+        (
+            i,
+            hold_out_validation(
+                s, options.validation_speakers, options.seed, options.validation_holdout
+            ),
+        )
+        for i, s in selected
     ]
     for _, split in folds:
         assert_no_speaker_leak(extra=extra, test=split.test)
