@@ -20,22 +20,12 @@ import dataclasses
 import sys
 from typing import Any
 
-from .data import AugmentOptions
+from .data import DEFAULT_AUGMENT
 from .options import TrainOptions
 
 __all__ = ["add_arguments", "run"]
 
 S = argparse.SUPPRESS
-# --augment: another voice (speed), microphone or channel (EQ, band limit), room and noise floor.
-DEFAULT_AUGMENT = AugmentOptions(
-    probability=0.5,
-    speed=(0.9, 1.1),
-    noise_snr_db=(10.0, 40.0),
-    noise_colors=(0.0, 1.0, 2.0),
-    eq_db=6.0,
-    band_limit=True,
-    reverb_rt60=(0.15, 0.6),
-)
 
 
 def _labels(text: str) -> tuple[str, ...]:

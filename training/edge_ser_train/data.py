@@ -41,6 +41,7 @@ from .corpora import Record
 from .progress import Progress
 
 __all__ = [
+    "DEFAULT_AUGMENT",
     "AudioStore",
     "AugmentOptions",
     "Batch",
@@ -121,6 +122,18 @@ class AugmentOptions:
             v is not None
             for v in (self.speed, self.gain_db, self.noise_snr_db, self.eq_db, self.reverb_rt60)
         )
+
+
+# ``--augment``: another voice (speed), microphone or channel (EQ, band limit), room and noise.
+DEFAULT_AUGMENT = AugmentOptions(
+    probability=0.5,
+    speed=(0.9, 1.1),
+    noise_snr_db=(10.0, 40.0),
+    noise_colors=(0.0, 1.0, 2.0),
+    eq_db=6.0,
+    band_limit=True,
+    reverb_rt60=(0.15, 0.6),
+)
 
 
 class AudioStore:

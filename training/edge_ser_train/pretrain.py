@@ -36,7 +36,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from edge_ser.errors import OptionsError, TrainingError
 from edge_ser.metadata import PreprocessingConfig
 from edge_ser.preprocess import peak_normalize
 
-from .data import AugmentOptions, _augment_crop, _change_speed
+from .data import DEFAULT_AUGMENT, _augment_crop, _change_speed
 
 __all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features"]
 
@@ -86,13 +86,11 @@ _WINDOW = np.hanning(FRAME).astype(np.float32)
 
 PEAK = PreprocessingConfig().peak
 # The encoder's input side of ``--augment``: a new voice, microphone, room and noise floor.
-PRETRAIN_AUGMENT = AugmentOptions(
-    probability=0.5,
+PRETRAIN_AUGMENT = replace(
+    DEFAULT_AUGMENT,
     speed=(0.88, 1.12),
     noise_snr_db=(5.0, 35.0),
-    noise_colors=(0.0, 1.0, 2.0),
     eq_db=8.0,
-    band_limit=True,
     reverb_rt60=(0.15, 0.8),
 )
 
