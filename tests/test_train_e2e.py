@@ -568,3 +568,42 @@ def test_cache_copies_and_named_validation_in_a_run(corpus: Path, tmp_path: Path
     assert report["split"]["validation"]["speakers"] == ["ravdess/Actor_03"]
     assert "ravdess/Actor_03" not in report["split"]["train"]["speakers"]
     assert all("validation" in e for e in report["history"])
+
+
+def test_update_average_is_the_running_mean_of_float_weights() -> None:
+    from edge_ser_train.train import _update_average
+
+    states = [
+        {"w": torch.tensor([1.0, 2.0]) * i, "steps": torch.tensor(i, dtype=torch.int64)}
+        for i in (1, 2, 6)
+    ]
+    average = None
+    for state in states:
+        average = _update_average(average, state)
+    assert average is not None and average["epochs"] == 3
+    assert torch.allclose(average["state"]["w"], torch.tensor([3.0, 6.0]))
+    assert int(average["state"]["steps"]) == 6  # integer buffers: the latest
+    assert torch.equal(states[0]["w"], torch.tensor([1.0, 2.0]))  # inputs untouched
+
+
+def test_weight_average_is_validated_and_reported(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="average_from_epoch"):
+        fast_options(corpus, tmp_path / "x", epochs=2, average_from_epoch=3)
+    opts = fast_options(
+        corpus,
+        tmp_path / "avg",
+        split="holdout:ravdess/Actor_04",
+        fold=None,
+        epochs=3,
+        average_from_epoch=2,
+        validation_holdout=["ravdess/Actor_03"],
+    )
+    train(opts)
+    report = json.loads((tmp_path / "avg" / "edge_ser_train.json").read_text())
+    averaged = report["weight_average"]
+    assert averaged["epochs"] == [2, 3] and 0.0 <= averaged["validation"]["ua"] <= 1.0
+    best_single = max(e["validation"]["ua"] for e in report["history"])
+    assert averaged["selected"] == (averaged["validation"]["ua"] >= best_single)
+    assert (report["selected_epoch"] == 0) == averaged["selected"]
+    if averaged["selected"]:
+        assert report["metrics"]["validation"]["ua"] == averaged["validation"]["ua"]

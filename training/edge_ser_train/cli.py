@@ -98,6 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hold out N training speakers to pick the best epoch (default 0)",
     )
     g.add_argument(
+        "--average-from-epoch",
+        type=int,
+        default=S,
+        metavar="E",
+        help="average the weights of epochs E..last (kept unless one epoch validates higher)",
+    )
+    g.add_argument(
         "--validation-holdout",
         nargs="+",
         default=S,

@@ -95,6 +95,9 @@ class TrainOptions:
             weighs the same, instead of one pass over the training set.
         validation_speakers: hold out this many training speakers to pick the best epoch
             (by validation UA); 0 keeps the last epoch.
+        average_from_epoch: keep a running average of the weights at the end of every epoch
+            from this one (1-based) on (stochastic weight averaging; 0: off). The average
+            becomes the model unless the best single epoch scores a higher validation UA.
         validation_holdout: hold out these training speakers (``corpus/speaker`` keys)
             for validation instead of a random draw.
         iemocap_subset: ``all``, ``improvised`` or ``scripted``.
@@ -141,6 +144,7 @@ class TrainOptions:
     balance_corpora: bool = False
     validation_speakers: int = 0
     validation_holdout: tuple[str, ...] = ()
+    average_from_epoch: int = 0
     iemocap_subset: str = "all"
     calm_as_neutral: bool = False
     max_files: int | None = None
@@ -178,6 +182,11 @@ class TrainOptions:
         _check(
             self.cache_copies == 1 or (self.cache_features and self.augment.enabled),
             "TrainOptions.cache_copies above 1 needs cache_features and an enabled augment",
+        )
+        _check(
+            0 <= self.average_from_epoch <= self.epochs,
+            f"TrainOptions.average_from_epoch must be 0 (off) to epochs, got "
+            f"{self.average_from_epoch!r}",
         )
         _check(
             not (self.validation_holdout and self.validation_speakers),

@@ -194,6 +194,23 @@ def _evaluate(
     return compute_metrics([r.label for r in records], predictions, labels)
 
 
+def _update_average(
+    average: dict[str, Any] | None, state: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    """Fold ``state`` into the running mean of weights (integer buffers: the latest)."""
+    current = {k: v.detach().cpu().clone() for k, v in state.items()}
+    if average is None:
+        return {"epochs": 1, "state": current}
+    n = int(average["epochs"]) + 1
+    merged = average["state"]
+    for k, v in current.items():
+        if v.is_floating_point():
+            merged[k] += (v - merged[k]) / n
+        else:
+            merged[k] = v
+    return {"epochs": n, "state": merged}
+
+
 def _save_atomic(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -327,6 +344,7 @@ def _train_fold(
 
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None  # {"epoch", "ua", "state"}
+    average: dict[str, Any] | None = None  # {"epochs", "state"}: running weight average
     start_epoch = 0
     checkpoint_path = out_dir / CHECKPOINT_FILENAME
     if options.resume and checkpoint_path.is_file():
@@ -344,6 +362,7 @@ def _train_fold(
         if torch.cuda.is_available() and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"]
+        average = ckpt.get("average")
         started = ckpt.get("started", started)
         logger.info("%s: resumed after epoch %d from %s", split.name, start_epoch, checkpoint_path)
     elif options.resume:
@@ -422,6 +441,8 @@ def _train_fold(
             if best is None or epoch_val.ua > best["ua"]:
                 state = {k: v.detach().cpu().clone() for k, v in net.model.state_dict().items()}
                 best = {"epoch": epoch + 1, "ua": epoch_val.ua, "state": state}
+        if options.average_from_epoch and epoch + 1 >= options.average_from_epoch:
+            average = _update_average(average, net.model.state_dict())
         history.append(entry)
         logger.info(
             "%s epoch %d/%d: loss %.4f%s (%.1f s)",
@@ -444,13 +465,37 @@ def _train_fold(
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "history": history,
                 "best": best,
+                "average": average,
                 "started": started,
             },
             checkpoint_path,
         )
 
     selected = options.epochs
-    if best is not None:
+    averaged: dict[str, Any] | None = None
+    if average is not None:
+        net.model.load_state_dict(average["state"])
+        first = options.epochs - int(average["epochs"]) + 1
+        averaged = {"epochs": [first, options.epochs], "selected": True}
+        if split.validation:
+            avg_val = _evaluate(net, store, split.validation, labels, max_samples, device)
+            averaged["validation"] = {
+                "ua": avg_val.ua,
+                "wa": avg_val.wa,
+                "macro_f1": avg_val.macro_f1,
+            }
+            averaged["selected"] = best is None or avg_val.ua >= best["ua"]
+        logger.info(
+            "%s: weight average of epochs %d-%d%s: %s",
+            split.name,
+            first,
+            options.epochs,
+            f" (validation UA {averaged['validation']['ua']:.3f})" if split.validation else "",
+            "kept" if averaged["selected"] else "not kept (a single epoch scored higher)",
+        )
+    if averaged is not None and averaged["selected"]:
+        selected = 0
+    elif best is not None:
         net.model.load_state_dict(best["state"])
         selected = int(best["epoch"])
     test = _evaluate(net, store, split.test, labels, max_samples, device) if split.test else None
@@ -498,7 +543,8 @@ def _train_fold(
             "final_gammas": [float(g) for g in loss_fn.gammas()],
         },
         "history": history,
-        "selected_epoch": selected,
+        "selected_epoch": selected,  # 0: the weight average below
+        "weight_average": averaged,
         "metrics": {
             "test": test.to_dict() if test is not None else None,
             "validation": val.to_dict() if val is not None else None,
