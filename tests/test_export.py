@@ -509,3 +509,41 @@ def test_static_export_calibrated_on_real_speech(tiny_checkpoint: Path, tmp_path
     assert report.audio["calibration"]["window_s"] == 8.0
     assert report.audio["parity"] == {**report.audio["parity"], "source": "real", "windows": 3}
     assert report.parity["quantized_vs_fp32"].max_abs_diff < 0.05
+
+
+def _fp32_convs(path: Path) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(path))
+    floats = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input[1] in floats]
+
+
+def test_fp32_conv_layers_keeps_leading_encoder_convs_in_fp32(
+    tiny_checkpoint: Path,
+    calibration_dir: Path,
+    static_export: ExportReport,
+    tmp_path: Path,
+) -> None:
+    import onnx
+    from edge_ser_export.quantize import leading_conv_nodes
+
+    with pytest.raises(ExportError, match="fp32_conv_layers"):
+        export_model(
+            tiny_checkpoint, tmp_path / "bad", calibration=calibration_dir, fp32_conv_layers=-1
+        )
+    report = export_model(
+        tiny_checkpoint,
+        tmp_path / "three",
+        calibration=calibration_dir,
+        max_calibration_windows=4,
+        fp32_conv_layers=3,
+        raw_variant=False,
+    )
+    default = _fp32_convs(static_export.out_dir / "model.onnx")
+    three = _fp32_convs(report.out_dir / "model.onnx")
+    assert len(three) == len(default) + 2  # the waveform conv, then two more
+    graph = onnx.load(str(report.out_dir / "model.onnx"))
+    assert leading_conv_nodes(graph, 3) == three[:3]
+    recorded = json.loads((report.out_dir / "export_report.json").read_text())
+    assert recorded["audio"]["calibration"]["fp32_conv_layers"] == 3

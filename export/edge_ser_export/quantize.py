@@ -53,6 +53,7 @@ __all__ = [
     "WindowCalibrationReader",
     "activation_matmul_nodes",
     "classifier_nodes",
+    "leading_conv_nodes",
     "prepare_for_quantization",
     "quantize_dynamic_model",
     "quantize_static_model",
@@ -137,6 +138,15 @@ def waveform_conv_nodes(model: onnx.ModelProto) -> list[str]:
         if len(dims) >= 2 and dims[1] == 1 and not _is_grouped(node):
             names.append(node.name)
     return names
+
+
+def leading_conv_nodes(model: onnx.ModelProto, n: int) -> list[str]:
+    """Names of the first ``n`` ungrouped Conv nodes in graph order: the conv feature
+    encoder's layers, the waveform conv first (the grouped positional conv comes later)."""
+    convs = [
+        node.name for node in model.graph.node if node.op_type == "Conv" and not _is_grouped(node)
+    ]
+    return convs[: max(0, n)]
 
 
 def activation_matmul_nodes(model: onnx.ModelProto) -> list[str]:
@@ -243,19 +253,27 @@ def quantize_static_model(
     keep_classifier: bool = True,
     extra_exclude: Sequence[str] = (),
     calibrate_method: str = DEFAULT_CALIBRATION_METHOD,
+    fp32_conv_layers: int = 1,
 ) -> Path:
     """Static QDQ quantisation calibrated on ``reader``'s windows.
 
     ``matmul_float_output`` leaves MatMul outputs unquantised, so ONNX Runtime runs them as
     ``MatMulIntegerToFloat`` (int8 GEMM, float result) rather than ``QLinearMatMul``
     followed by a Dequantize for the float ops (bias, LayerNorm, GELU) that follow.
+
+    ``fp32_conv_layers`` keeps that many leading conv feature-encoder layers in fp32 (with
+    ``keep_waveform_conv``, at least the first): more layers agree better with fp32 on
+    models whose class scores are close together, at a cost in speed and size.
     """
+    if fp32_conv_layers < 0:
+        raise ExportError(f"fp32_conv_layers must be >= 0, got {fp32_conv_layers}")
     if len(reader) == 0:
         raise ExportError("static quantisation needs at least one calibration window")
     model = onnx.load(str(src))
     exclude = list(extra_exclude)
     if keep_waveform_conv:
         exclude += waveform_conv_nodes(model)
+    exclude += [n for n in leading_conv_nodes(model, fp32_conv_layers) if n not in exclude]
     if keep_classifier:
         exclude += classifier_nodes(model)
     if matmul_const_b_only:
