@@ -194,6 +194,10 @@ def _evaluate(
     return compute_metrics([r.label for r in records], predictions, labels)
 
 
+def _headline(m: Metrics) -> dict[str, float]:
+    return {"ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1}
+
+
 def _update_average(
     average: dict[str, Any] | None, state: dict[str, torch.Tensor]
 ) -> dict[str, Any]:
@@ -433,11 +437,7 @@ def _train_fold(
         }
         if split.validation:
             epoch_val = _evaluate(net, store, split.validation, labels, max_samples, device)
-            entry["validation"] = {
-                "ua": epoch_val.ua,
-                "wa": epoch_val.wa,
-                "macro_f1": epoch_val.macro_f1,
-            }
+            entry["validation"] = _headline(epoch_val)
             if best is None or epoch_val.ua > best["ua"]:
                 state = {k: v.detach().cpu().clone() for k, v in net.model.state_dict().items()}
                 best = {"epoch": epoch + 1, "ua": epoch_val.ua, "state": state}
@@ -479,11 +479,7 @@ def _train_fold(
         averaged = {"epochs": [first, options.epochs], "selected": True}
         if split.validation:
             avg_val = _evaluate(net, store, split.validation, labels, max_samples, device)
-            averaged["validation"] = {
-                "ua": avg_val.ua,
-                "wa": avg_val.wa,
-                "macro_f1": avg_val.macro_f1,
-            }
+            averaged["validation"] = _headline(avg_val)
             averaged["selected"] = best is None or avg_val.ua >= best["ua"]
         logger.info(
             "%s: weight average of epochs %d-%d%s: %s",
