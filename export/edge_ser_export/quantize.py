@@ -249,11 +249,10 @@ def quantize_static_model(
     reduce_range: bool = False,
     matmul_const_b_only: bool = True,
     matmul_float_output: bool = True,
-    keep_waveform_conv: bool = True,
+    fp32_conv_layers: int = 1,
     keep_classifier: bool = True,
     extra_exclude: Sequence[str] = (),
     calibrate_method: str = DEFAULT_CALIBRATION_METHOD,
-    fp32_conv_layers: int = 1,
 ) -> Path:
     """Static QDQ quantisation calibrated on ``reader``'s windows.
 
@@ -261,19 +260,17 @@ def quantize_static_model(
     ``MatMulIntegerToFloat`` (int8 GEMM, float result) rather than ``QLinearMatMul``
     followed by a Dequantize for the float ops (bias, LayerNorm, GELU) that follow.
 
-    ``fp32_conv_layers`` keeps that many leading conv feature-encoder layers in fp32 (with
-    ``keep_waveform_conv``, at least the first): more layers agree better with fp32 on
-    models whose class scores are close together, at a cost in speed and size.
+    ``fp32_conv_layers`` keeps that many leading conv feature-encoder layers in fp32: the
+    default 1 is the waveform conv (one input channel: int8 gains little there), 0 quantises
+    it too, and more layers agree better with fp32 on models whose class scores are close
+    together, at a cost in speed and size.
     """
     if fp32_conv_layers < 0:
         raise ExportError(f"fp32_conv_layers must be >= 0, got {fp32_conv_layers}")
     if len(reader) == 0:
         raise ExportError("static quantisation needs at least one calibration window")
     model = onnx.load(str(src))
-    exclude = list(extra_exclude)
-    if keep_waveform_conv:
-        exclude += waveform_conv_nodes(model)
-    exclude += [n for n in leading_conv_nodes(model, fp32_conv_layers) if n not in exclude]
+    exclude = list(extra_exclude) + leading_conv_nodes(model, fp32_conv_layers)
     if keep_classifier:
         exclude += classifier_nodes(model)
     if matmul_const_b_only:
