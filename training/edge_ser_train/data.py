@@ -16,9 +16,9 @@ normalisation) on that window.
 * Optional augmentation (:class:`AugmentOptions`), each applied with probability
   ``probability``: speed (resampling by linear interpolation: tempo and pitch change
   together), a random equaliser curve and band limit (another microphone or channel), a
-  synthetic room's reverberation, gain, additive white or coloured noise at a random SNR. With peak normalisation on (the
-  default recipe) gain alone is undone; it matters relative to the noise and for recipes
-  without peak normalisation.
+  synthetic room's reverberation, gain, additive white or coloured noise at a random SNR.
+  With peak normalisation on (the default recipe) gain alone is undone; it matters
+  relative to the noise and for recipes without peak normalisation.
 """
 
 from __future__ import annotations

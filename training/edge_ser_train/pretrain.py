@@ -181,7 +181,6 @@ def _fit(x: npt.NDArray[np.float32], length: int) -> npt.NDArray[np.float32]:
 
 def _load_clips(files: Sequence[Path], min_samples: int) -> list[npt.NDArray[np.float32]]:
     from edge_ser.audio import load_audio
-    from edge_ser.metadata import PreprocessingConfig
     from edge_ser.preprocess import preprocess
 
     config = PreprocessingConfig()

@@ -198,11 +198,15 @@ def _headline(m: Metrics) -> dict[str, float]:
     return {"ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1}
 
 
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def _update_average(
     average: dict[str, Any] | None, state: dict[str, torch.Tensor]
 ) -> dict[str, Any]:
     """Fold ``state`` into the running mean of weights (integer buffers: the latest)."""
-    current = {k: v.detach().cpu().clone() for k, v in state.items()}
+    current = _cpu_copy(state)
     if average is None:
         return {"epochs": 1, "state": current}
     n = int(average["epochs"]) + 1
@@ -439,7 +443,7 @@ def _train_fold(
             epoch_val = _evaluate(net, store, split.validation, labels, max_samples, device)
             entry["validation"] = _headline(epoch_val)
             if best is None or epoch_val.ua > best["ua"]:
-                state = {k: v.detach().cpu().clone() for k, v in net.model.state_dict().items()}
+                state = _cpu_copy(net.model.state_dict())
                 best = {"epoch": epoch + 1, "ua": epoch_val.ua, "state": state}
         if options.average_from_epoch and epoch + 1 >= options.average_from_epoch:
             average = _update_average(average, net.model.state_dict())
