@@ -248,6 +248,16 @@ def build_variants(
                         prepared, o, reader(), extra_exclude=feature_encoder_convs(prepared)
                     ),
                 ),
+                "static, edge-ser, conv layers 1-3 fp32 (--fp32-conv-layers 3)": build(
+                    "st_fp32c3",
+                    lambda o: quantize_static_model(prepared, o, reader(), fp32_conv_layers=3),
+                ),
+                "static, edge-ser, MatMul/Gemm only (convs fp32)": build(
+                    "st_mm",
+                    lambda o: quantize_static_model(
+                        prepared, o, reader(), op_types=("MatMul", "Gemm")
+                    ),
+                ),
                 "static, edge-ser, Conv only (MatMuls fp32)": build(
                     "st_conv",
                     lambda o: quantize_static_model(prepared, o, reader(), op_types=("Conv",)),
