@@ -64,6 +64,7 @@ def test_cli_static_export_end_to_end(
     [
         (["--quantize", "static"], "needs calibration audio"),
         (["--max-calibration-windows", "0"], "max_calibration_windows"),
+        (["--fp32-conv-layers", "-1"], "fp32_conv_layers"),
     ],
 )
 def test_cli_usage_errors(
