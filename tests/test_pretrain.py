@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -94,3 +95,17 @@ def test_pretrain_with_augmented_input_runs_and_reports_it(tmp_path: Path) -> No
     report = json.loads((out / "edge_ser_pretrain.json").read_text())
     assert report["options"]["augment"] is True and np.isfinite(report["final_loss"])
     assert report["student_augmentation"]["reverb_rt60"] is not None
+
+
+def test_lr_factor_warms_up_then_decays_over_the_first_budget_to_run_out() -> None:
+    from edge_ser_train.pretrain import lr_factor
+
+    assert lr_factor(0, 0.0, 10.0, 0, warmup_steps=20) == pytest.approx(1 / 20)
+    assert lr_factor(19, 0.0, 10.0, 0, warmup_steps=20) == pytest.approx(1.0)
+    # half the time budget: the cosine's midpoint
+    assert lr_factor(100, 300.0, 10.0, 0, warmup_steps=20) == pytest.approx(0.525)
+    # the step budget runs out first: the floor, 5% of the peak
+    assert lr_factor(1000, 60.0, 10.0, 1000, warmup_steps=20) == pytest.approx(0.05)
+    assert lr_factor(5000, 0.0, 0.0, 1000, warmup_steps=20) == pytest.approx(0.05)
+    steps = [lr_factor(s, 0.0, 0.0, 100, warmup_steps=10) for s in range(9, 100)]
+    assert all(a >= b for a, b in itertools.pairwise(steps))  # never rises again

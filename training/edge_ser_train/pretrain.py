@@ -154,6 +154,20 @@ class PretrainOptions:
             raise OptionsError(f"--batch-size must be >= 1, got {self.batch_size}")
 
 
+def lr_factor(
+    step: int, elapsed_s: float, minutes: float, max_steps: int, *, warmup_steps: int
+) -> float:
+    """The learning-rate multiplier of a budgeted run: a linear warm-up over ``warmup_steps``,
+    then a cosine from 1 down to 0.05 over the budget (time or steps, whichever runs out
+    first)."""
+    warm = min(1.0, (step + 1) / warmup_steps)
+    done = max(
+        elapsed_s / (minutes * 60) if minutes > 0 else 0.0,
+        step / max_steps if max_steps else 0.0,
+    )
+    return float(warm * (0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))))
+
+
 def _find_audio(folders: Sequence[str], exclude: Sequence[str], max_files: int) -> list[Path]:
     files: list[Path] = []
     for folder in folders:
@@ -259,14 +273,9 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
             break
         if opts.minutes > 0 and elapsed > opts.minutes * 60:
             break
-        warm = min(1.0, (step + 1) / 20)
-        done = max(
-            elapsed / (opts.minutes * 60) if opts.minutes > 0 else 0.0,
-            step / opts.max_steps if opts.max_steps else 0.0,
-        )
-        decay = 0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))
+        factor = lr_factor(step, elapsed, opts.minutes, opts.max_steps, warmup_steps=20)
         for g in optimizer.param_groups:
-            g["lr"] = opts.lr * warm * decay
+            g["lr"] = opts.lr * factor
         x, y = batch()
         feats = encoder(x).transpose(1, 2)  # [B, T, C]
         pred = probe(feats)

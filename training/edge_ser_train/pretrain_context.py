@@ -42,7 +42,15 @@ from edge_ser.errors import OptionsError, TrainingError
 from edge_ser.preprocess import peak_normalize
 
 from .data import DEFAULT_AUGMENT, augment_waveform
-from .pretrain import FRAME, PEAK, TEACHER_DIM, _find_audio, _load_clips, teacher_features
+from .pretrain import (
+    FRAME,
+    PEAK,
+    TEACHER_DIM,
+    _find_audio,
+    _load_clips,
+    lr_factor,
+    teacher_features,
+)
 from .progress import Progress
 
 __all__ = ["ContextPretrainOptions", "pretrain_context", "span_mask"]
@@ -211,14 +219,9 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
             opts.minutes > 0 and elapsed > opts.minutes * 60
         ):
             break
-        warm = min(1.0, (step + 1) / 50)
-        done = max(
-            elapsed / (opts.minutes * 60) if opts.minutes > 0 else 0.0,
-            step / opts.max_steps if opts.max_steps else 0.0,
-        )
-        decay = 0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))
+        factor = lr_factor(step, elapsed, opts.minutes, opts.max_steps, warmup_steps=50)
         for g in optimizer.param_groups:
-            g["lr"] = opts.lr * warm * decay
+            g["lr"] = opts.lr * factor
         x, y, mask = batch()
         hidden = model.feature_projection(x)
         hidden = torch.where(mask[..., None], mask_embed.to(hidden.dtype), hidden)
