@@ -35,7 +35,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from edge_ser.preprocess import peak_normalize
 
 from .data import DEFAULT_AUGMENT, _augment_crop, _change_speed
 
-__all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features"]
+__all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features", "train_on_budget"]
 
 log = logging.getLogger("edge_ser.train.pretrain")
 
@@ -168,6 +168,51 @@ def lr_factor(
     return float(warm * (0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, done)))))
 
 
+def train_on_budget(
+    loss_of_next_batch: Callable[[], Any],
+    optimizer: Any,
+    params: Sequence[Any],
+    *,
+    lr: float,
+    minutes: float,
+    max_steps: int,
+    warmup_steps: int,
+    label: str,
+) -> list[float]:
+    """The optimisation loop of both distillation stages: until the time or step budget
+    runs out, set the learning rate (:func:`lr_factor`), take the loss of the next batch,
+    clip the gradients at 5 and step. Returns the loss of every step."""
+    import torch
+
+    history: list[float] = []
+    start = time.monotonic()
+    step = 0
+    while True:
+        elapsed = time.monotonic() - start
+        if (max_steps and step >= max_steps) or (minutes > 0 and elapsed > minutes * 60):
+            break
+        factor = lr_factor(step, elapsed, minutes, max_steps, warmup_steps=warmup_steps)
+        for g in optimizer.param_groups:
+            g["lr"] = lr * factor
+        loss = loss_of_next_batch()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        optimizer.step()
+        history.append(float(loss.detach()))
+        step += 1
+        if step % 10 == 0:
+            recent = float(np.mean(history[-10:]))
+            print(
+                f"\r{label} step {step} loss {recent:.4f} ({elapsed / 60:.1f} min)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(file=sys.stderr)
+    return history
+
+
 def _find_audio(folders: Sequence[str], exclude: Sequence[str], max_files: int) -> list[Path]:
     files: list[Path] = []
     for folder in folders:
@@ -263,45 +308,30 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
         y = (torch.from_numpy(np.stack(ys)) - mean_t) / std_t
         return x, y
 
-    history: list[float] = []
-    start = time.monotonic()
-    step = 0
-    encoder.train()
-    while True:
-        elapsed = time.monotonic() - start
-        if opts.max_steps and step >= opts.max_steps:
-            break
-        if opts.minutes > 0 and elapsed > opts.minutes * 60:
-            break
-        factor = lr_factor(step, elapsed, opts.minutes, opts.max_steps, warmup_steps=20)
-        for g in optimizer.param_groups:
-            g["lr"] = opts.lr * factor
+    def loss_of_next_batch() -> torch.Tensor:
         x, y = batch()
-        feats = encoder(x).transpose(1, 2)  # [B, T, C]
-        pred = probe(feats)
+        pred = probe(encoder(x).transpose(1, 2))  # [B, T, C] -> teacher dims
         t = min(pred.shape[1], y.shape[1])
-        loss = torch.nn.functional.mse_loss(pred[:, :t], y[:, :t])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        optimizer.step()
-        history.append(float(loss.detach()))
-        step += 1
-        if step % 10 == 0:
-            recent = float(np.mean(history[-10:]))
-            print(
-                f"\rpretrain step {step} loss {recent:.4f} ({elapsed / 60:.1f} min)",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-    print(file=sys.stderr)
+        return torch.nn.functional.mse_loss(pred[:, :t], y[:, :t])
+
+    start = time.monotonic()
+    encoder.train()
+    history = train_on_budget(
+        loss_of_next_batch,
+        optimizer,
+        params,
+        lr=opts.lr,
+        minutes=opts.minutes,
+        max_steps=opts.max_steps,
+        warmup_steps=20,
+        label="pretrain",
+    )
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     report = {
         "options": asdict(opts),
-        "steps": step,
+        "steps": len(history),
         "minutes": (time.monotonic() - start) / 60,
         "first_loss": float(np.mean(history[:10])) if history else None,
         "final_loss": float(np.mean(history[-10:])) if history else None,
@@ -312,17 +342,18 @@ def pretrain_encoder(opts: PretrainOptions) -> Path:
     (out / "edge_ser_pretrain.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info(
         "encoder pretraining: %d steps, loss %s -> %s",
-        step,
+        len(history),
         report["first_loss"],
         report["final_loss"],
     )
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m edge_ser_train.pretrain", description=__doc__.split("\n")[0]
-    )
+def add_common_arguments(
+    p: argparse.ArgumentParser, *, minutes: float, batch_size: int, lr: float
+) -> None:
+    """The command-line options both distillation stages share: audio, output, exclusions,
+    budget, batch size, learning rate, seed, threads and a file cap."""
     p.add_argument(
         "--data", nargs="+", required=True, help="folders of audio (searched recursively)"
     )
@@ -330,15 +361,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", required=True, help="output folder (a HubertModel save_pretrained folder)"
     )
     p.add_argument("--exclude", nargs="*", default=[], help="glob patterns of paths to leave out")
-    p.add_argument("--minutes", type=float, default=12.0, help="time budget (default 12)")
-    p.add_argument("--max-steps", type=int, default=0)
-    p.add_argument("--crop-s", type=float, default=2.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--minutes", type=float, default=minutes, help=f"time budget (default {minutes:g})"
+    )
+    p.add_argument("--max-steps", type=int, default=0, help="step budget (default 0: none)")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--tiny", action="store_true", help="a tiny architecture for smoke tests")
     p.add_argument("--max-files", type=int, default=0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m edge_ser_train.pretrain", description=__doc__.split("\n")[0]
+    )
+    add_common_arguments(p, minutes=12.0, batch_size=8, lr=1e-3)
+    p.add_argument("--crop-s", type=float, default=2.0)
+    p.add_argument("--tiny", action="store_true", help="a tiny architecture for smoke tests")
     p.add_argument(
         "--augment",
         action="store_true",

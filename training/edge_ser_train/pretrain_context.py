@@ -41,15 +41,16 @@ import numpy.typing as npt
 from edge_ser.errors import OptionsError, TrainingError
 from edge_ser.preprocess import peak_normalize
 
-from .data import DEFAULT_AUGMENT, augment_waveform
+from .data import DEFAULT_AUGMENT, _crop, augment_waveform
 from .pretrain import (
     FRAME,
     PEAK,
     TEACHER_DIM,
     _find_audio,
     _load_clips,
-    lr_factor,
+    add_common_arguments,
     teacher_features,
+    train_on_budget,
 )
 from .progress import Progress
 
@@ -127,9 +128,7 @@ def _encode(
     bar = Progress(len(clips) * copies, "encoding (frozen feature encoder)", enabled=True)
     with torch.inference_mode():
         for i, clip in enumerate(clips):
-            if clip.shape[0] > MAX_CLIP_SAMPLES:
-                s = (clip.shape[0] - MAX_CLIP_SAMPLES) // 2
-                clip = clip[s : s + MAX_CLIP_SAMPLES]
+            clip = _crop(clip, MAX_CLIP_SAMPLES, None)  # the centre, as the runtime's window
             y = teacher_features(clip)
             for k in range(copies):
                 x = clip
@@ -208,42 +207,28 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
         y = (torch.from_numpy(np.stack(ys)) - mean) / std
         return x, y, torch.from_numpy(mask)
 
-    history: list[float] = []
-    start = time.monotonic()
-    step = 0
-    model.train()
-    encoder.eval()
-    while True:
-        elapsed = time.monotonic() - start
-        if (opts.max_steps and step >= opts.max_steps) or (
-            opts.minutes > 0 and elapsed > opts.minutes * 60
-        ):
-            break
-        factor = lr_factor(step, elapsed, opts.minutes, opts.max_steps, warmup_steps=50)
-        for g in optimizer.param_groups:
-            g["lr"] = opts.lr * factor
+    def loss_of_next_batch() -> torch.Tensor:
         x, y, mask = batch()
         hidden = model.feature_projection(x)
         hidden = torch.where(mask[..., None], mask_embed.to(hidden.dtype), hidden)
         pred = probe(model.encoder(hidden).last_hidden_state)
-        loss = torch.nn.functional.mse_loss(pred[mask], y[mask])
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        optimizer.step()
-        history.append(float(loss.detach()))
-        step += 1
-        if step % 10 == 0:
-            print(
-                f"\rcontext step {step} masked loss {np.mean(history[-10:]):.4f} "
-                f"({elapsed / 60:.1f} min)",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-    print(file=sys.stderr)
+        return torch.nn.functional.mse_loss(pred[mask], y[mask])  # masked frames only
+
+    start = time.monotonic()
+    model.train()
+    encoder.eval()
+    history = train_on_budget(
+        loss_of_next_batch,
+        optimizer,
+        params,
+        lr=opts.lr,
+        minutes=opts.minutes,
+        max_steps=opts.max_steps,
+        warmup_steps=50,
+        label="context (masked)",
+    )
     if not history:
-        raise TrainingError("context pretraining ran no step (the clips are too short)")
+        raise TrainingError("context pretraining ran no step: the time budget ran out first")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
@@ -252,7 +237,7 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
         shutil.copyfile(stage1, out / stage1.name)  # the encoder's provenance travels with it
     report = {
         "options": asdict(opts),
-        "steps": step,
+        "steps": len(history),
         "minutes": (time.monotonic() - start) / 60,
         "first_loss": float(np.mean(history[:10])),
         "final_loss": float(np.mean(history[-10:])),
@@ -264,7 +249,7 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
     (out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
     log.info(
         "context pretraining: %d steps, masked loss %.4f -> %.4f",
-        step,
+        len(history),
         report["first_loss"],
         report["final_loss"],
     )
@@ -277,20 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     d = ContextPretrainOptions(encoder="", data=("x",), out="")
     p.add_argument("--encoder", required=True, help="stage-1 output (python -m ...pretrain)")
-    p.add_argument("--data", nargs="+", required=True, help="folders of audio (recursive)")
-    p.add_argument("--out", required=True, help="output folder (a HubertModel folder)")
-    p.add_argument("--exclude", nargs="*", default=[], help="glob patterns of paths to leave out")
-    p.add_argument("--minutes", type=float, default=d.minutes, help="time budget")
-    p.add_argument("--max-steps", type=int, default=d.max_steps)
+    add_common_arguments(p, minutes=d.minutes, batch_size=d.batch_size, lr=d.lr)
     p.add_argument("--crop-frames", type=int, default=d.crop_frames)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--mask-prob", type=float, default=d.mask_prob)
     p.add_argument("--mask-length", type=int, default=d.mask_length)
     p.add_argument("--copies", type=int, default=d.copies, help="versions per clip (1: clean)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads)
-    p.add_argument("--max-files", type=int, default=d.max_files)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
