@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (the train ext
 pytest.importorskip("transformers", reason="training needs transformers (the train extra)")
 
 import soundfile as sf  # noqa: E402
-from conftest import make_tiny_checkpoint  # noqa: E402
+from conftest import VOICE_EMOTIONS, make_tiny_checkpoint, make_voice_corpus, voice  # noqa: E402
 from edge_ser_train import train as train_module  # noqa: E402
 from edge_ser_train.cli import _options  # noqa: E402
 from edge_ser_train.model import PooledClassifier, build_model, check_pretrained  # noqa: E402
@@ -31,37 +31,11 @@ from edge_ser.cli import build_parser, main  # noqa: E402
 from edge_ser.errors import TrainingError  # noqa: E402
 
 SR = 16_000
-EMOTIONS = {"05": (300.0, 20, 0.5), "04": (110.0, 1, 0.0)}  # RAVDESS code: f0, harmonics, noise
-
-
-def voice(f0: float, harmonics: int, noise: float, seconds: float, rng: np.random.Generator):  # type: ignore[no-untyped-def]
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    phase = (
-        2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t + rng.uniform(0, 6)))) / SR
-    )
-    x = sum(np.sin(k * phase) / k for k in range(1, harmonics + 1))
-    x = x / np.max(np.abs(x)) + noise * rng.standard_normal(n)
-    envelope = np.clip(np.sin(np.pi * t / seconds) * 3, 0, 1)
-    return (0.3 * x * envelope / np.max(np.abs(x))).astype(np.float32)
-
-
-def make_corpus(root: Path, actors: int = 4, per_class: int = 3, seed: int = 0) -> Path:
-    """A RAVDESS-layout tree: Actor_NN/03-01-EE-01-01-RR-NN.wav, anger (05) and sadness (04)."""
-    rng = np.random.default_rng(seed)
-    for a in range(1, actors + 1):
-        folder = root / f"Actor_{a:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for code, (f0, harmonics, noise) in EMOTIONS.items():
-            for rep in range(1, per_class + 1):
-                x = voice(f0 * rng.uniform(0.9, 1.1), harmonics, noise, rng.uniform(0.8, 1.2), rng)
-                sf.write(folder / f"03-01-{code}-01-01-{rep:02d}-{a:02d}.wav", x, SR)
-    return root
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("synthetic_ravdess"))
+    return make_voice_corpus(tmp_path_factory.mktemp("synthetic_ravdess"))
 
 
 FAST = [
@@ -241,7 +215,7 @@ def make_tess(root: Path, seed: int = 1) -> Path:
     rng = np.random.default_rng(seed)
     for spk in ("OAF", "YAF"):
         for emotion, code in (("angry", "05"), ("sad", "04")):
-            f0, harmonics, noise = EMOTIONS[code]
+            f0, harmonics, noise = VOICE_EMOTIONS[code]
             folder = root / f"{spk}_{emotion}"
             folder.mkdir(parents=True, exist_ok=True)
             for word in ("back", "bar"):
@@ -382,7 +356,7 @@ def test_batches_are_equal_length_crops_preprocessed_like_the_runtime(tmp_path: 
     (root / "Actor_01").mkdir(parents=True)
     lengths = {"05": 10.0, "04": 1.5}  # one utterance longer than the crop, one shorter
     for code, seconds in lengths.items():
-        f0, harmonics, noise = EMOTIONS[code]
+        f0, harmonics, noise = VOICE_EMOTIONS[code]
         x = voice(f0, harmonics, noise, seconds, rng)
         sf.write(root / "Actor_01" / f"03-01-{code}-01-01-01-01.flac", x, SR)
     (root / "Actor_01" / "03-01-04-01-01-02-01.wav").write_bytes(b"not audio")

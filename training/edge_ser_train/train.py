@@ -56,7 +56,7 @@ from .pretrain import n_frames
 from .progress import Progress
 from .splits import Split, assert_no_speaker_leak, hold_out_validation, make_splits
 
-__all__ = ["FoldResult", "TrainResult", "train"]
+__all__ = ["FoldResult", "TrainResult", "load_sources", "train"]
 
 logger = logging.getLogger("edge_ser.train")
 
@@ -102,27 +102,34 @@ def _subsample(records: list[Record], max_files: int | None, seed: int) -> list[
     return [records[int(i)] for i in sorted(keep)]
 
 
-def _load_sources(
-    specs: Sequence[str], options: TrainOptions, corpus_options: CorpusOptions
+def load_sources(
+    specs: Sequence[str],
+    labels: Sequence[str],
+    corpus_options: CorpusOptions,
+    *,
+    max_files: int | None = None,
+    seed: int = 0,
 ) -> list[Record]:
+    """The records of every ``DIR[:CORPUS]`` source with a label in ``labels`` (at most
+    ``max_files`` per source, a seeded sample); a file listed twice is an error."""
     records: list[Record] = []
     for spec in specs:
         src = parse_data_spec(spec)
         loaded = load_corpus(src.corpus, src.path, corpus_options)
-        kept = [r for r in loaded if r.label in options.labels]
+        kept = [r for r in loaded if r.label in labels]
         if len(kept) < len(loaded):
             logger.info(
                 "%s: %d records with labels outside %s dropped",
                 src.path,
                 len(loaded) - len(kept),
-                ", ".join(options.labels),
+                ", ".join(labels),
             )
-        records.extend(_subsample(kept, options.max_files, options.seed))
+        records.extend(_subsample(kept, max_files, seed))
     keys = [r.path for r in records]
     if len(set(keys)) != len(keys):
         raise TrainingError("the same audio file is listed twice; give each corpus once")
     if not records:
-        raise TrainingError(f"no records with labels {', '.join(options.labels)}")
+        raise TrainingError(f"no records with labels {', '.join(labels)}")
     return records
 
 
@@ -630,10 +637,14 @@ def _train(options: TrainOptions, command: Sequence[str] | None) -> TrainResult:
         iemocap_subset=options.iemocap_subset,  # type: ignore[arg-type]
         calm_as_neutral=options.calm_as_neutral,
     )
-    records = _load_sources(options.data, options, corpus_options)
-    extra: list[Record] = []
-    if options.cross_corpus is not None:
-        extra = _load_sources([options.cross_corpus], options, corpus_options)
+
+    def sources(specs: Sequence[str]) -> list[Record]:
+        return load_sources(
+            specs, options.labels, corpus_options, max_files=options.max_files, seed=options.seed
+        )
+
+    records = sources(options.data)
+    extra = sources([options.cross_corpus]) if options.cross_corpus is not None else []
     splits = make_splits(records, options.split, options.seed)
     selected = _select_folds(splits, options.fold)
     folds = [
