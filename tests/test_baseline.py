@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,7 @@ def test_cli_writes_the_report_and_turns_bad_input_into_one_line(
     assert printed.startswith("holdout: UA ")
     report = json.loads(out.read_text())
     assert report["folds"][0]["test"]["n"] == 6 and report["summary"] is None
+    assert report["failed"] == []
 
     for bad, message in [
         (["--data", spec, "--split", "none"], "no test side"),
@@ -127,6 +129,18 @@ def test_cli_writes_the_report_and_turns_bad_input_into_one_line(
         assert main(bad) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_an_undecodable_file_is_left_out_and_named(voices: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "ravdess"
+    shutil.copytree(voices, corpus)
+    broken = corpus / "Actor_01" / "03-01-05-01-01-09-01.wav"
+    broken.write_bytes(b"RIFF\x00\x00not audio")
+    report = run_baseline(
+        BaselineOptions(data=(f"{corpus}:ravdess",), split="holdout:ravdess/Actor_04", workers=1)
+    )
+    assert len(report.failed) == 1 and broken.name in report.failed[0]
+    assert report.folds[0][1].n == 6
 
 
 @pytest.mark.parametrize(

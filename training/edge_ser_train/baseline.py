@@ -132,13 +132,16 @@ class BaselineOptions:
 
 @dataclass(frozen=True)
 class BaselineReport:
-    """Per-fold test metrics (and, with several folds, their summary)."""
+    """Per-fold test metrics (and, with several folds, their summary); ``failed`` names the
+    files that could not be decoded or were too short after trimming (left out, with a
+    warning)."""
 
     options: BaselineOptions
     folds: tuple[tuple[str, Metrics], ...]
     splits: tuple[dict[str, Any], ...]
     summary: dict[str, Any] | None
     seconds: float
+    failed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +154,7 @@ class BaselineReport:
                 for (name, m), split in zip(self.folds, self.splits, strict=True)
             ],
             "summary": self.summary,
+            "failed": list(self.failed),
             "seconds": round(self.seconds, 2),
         }
 
@@ -282,7 +286,9 @@ def run_baseline(options: BaselineOptions) -> BaselineReport:
         if len(folds) > 1
         else None
     )
-    return BaselineReport(options, tuple(folds), tuple(summaries), summary, time.monotonic() - t0)
+    return BaselineReport(
+        options, tuple(folds), tuple(summaries), summary, time.monotonic() - t0, store.failed
+    )
 
 
 def _print(report: BaselineReport) -> None:
