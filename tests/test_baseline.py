@@ -14,13 +14,13 @@ pytest.importorskip("torch", reason="the baseline loads corpora through the trai
 from conftest import make_voice_corpus, voice
 from edge_ser_train.baseline import (
     BaselineOptions,
-    balanced_weights,
     fit_logistic,
     main,
     run_baseline,
     utterance_features,
 )
 from edge_ser_train.corpora import Record
+from edge_ser_train.data import balanced_weights
 from edge_ser_train.pretrain import N_MELS
 
 from edge_ser.errors import TrainingError

@@ -48,7 +48,7 @@ from edge_ser.errors import EdgeSerError, TrainingError
 from edge_ser.metadata import PreprocessingConfig
 
 from .corpora import LABELS, CorpusOptions, Record
-from .data import SAMPLE_RATE, AudioStore, eval_input
+from .data import SAMPLE_RATE, AudioStore, balanced_weights, eval_input
 from .metrics import Metrics, compute_metrics, summarize_folds, write_json
 from .pretrain import TEACHER_DIM, teacher_features
 from .splits import make_splits, parse_split_spec
@@ -56,7 +56,6 @@ from .splits import make_splits, parse_split_spec
 __all__ = [
     "BaselineOptions",
     "BaselineReport",
-    "balanced_weights",
     "fit_logistic",
     "run_baseline",
     "utterance_features",
@@ -166,21 +165,6 @@ def utterance_features(x: npt.NDArray[np.floating]) -> FloatArray:
     if frames.shape[0] == 0:
         raise TrainingError(f"utterance too short for one 25 ms frame ({x.shape[0]} samples)")
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
-
-
-def balanced_weights(records: Sequence[Record], by_corpus: bool = True) -> FloatArray:
-    """Sample weights summing to 1, equal for every (corpus, label) cell (or every record)."""
-    if not records:
-        raise TrainingError("no training records to weight")
-    if not by_corpus:
-        return np.full(len(records), 1.0 / len(records))
-    keys = [(r.corpus, r.label) for r in records]
-    counts: dict[tuple[str, str], int] = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    w: FloatArray = np.array([1.0 / counts[key] for key in keys], dtype=np.float64)
-    w /= w.sum()
-    return w
 
 
 def _softmax(z: FloatArray) -> FloatArray:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import torch
 
 from .corpora import Record
-from .data import AudioStore, AugmentOptions, augment_waveform, eval_input
+from .data import AudioStore, AugmentOptions, augment_waveform, balanced_weights, eval_input
 from .model import PooledClassifier
 from .progress import Progress
 
@@ -162,14 +162,7 @@ def feature_batches(
 
 
 def balanced_sample(records: Sequence[Record], n: int, rng: np.random.Generator) -> list[Record]:
-    """``n`` records drawn with replacement so every (corpus, label) cell weighs the same.
-
-    Without it a corpus with many utterances from few speakers (TESS: 1,600 from 2 women)
-    would dominate training, and the model would learn its speakers instead of emotion.
-    """
-    cells: dict[tuple[str, str], int] = {}
-    for r in records:
-        cells[(r.corpus, r.label)] = cells.get((r.corpus, r.label), 0) + 1
-    p = np.array([1.0 / cells[(r.corpus, r.label)] for r in records], dtype=np.float64)
-    p /= p.sum()
+    """``n`` records drawn with replacement so every (corpus, label) cell weighs the same
+    (with the probabilities of :func:`~edge_ser_train.data.balanced_weights`)."""
+    p = balanced_weights(records)
     return [records[int(i)] for i in rng.choice(len(records), size=n, replace=True, p=p)]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "AugmentOptions",
     "Batch",
     "augment_waveform",
+    "balanced_weights",
     "eval_input",
     "make_batch",
     "n_batches",
@@ -347,6 +349,23 @@ def train_batches(
         yield make_batch(
             store, [records[int(i)] for i in chunks[j]], label_ids, max_samples, rng, augment
         )
+
+
+def balanced_weights(records: Sequence[Record], by_corpus: bool = True) -> npt.NDArray[np.float64]:
+    """Sample weights summing to 1, equal for every (corpus, label) cell (or every record).
+
+    Without them a corpus with many utterances from few speakers (TESS: 1,600 from 2 women)
+    would dominate training, and a model would learn its speakers instead of emotion.
+    """
+    if not records:
+        raise TrainingError("no training records to weight")
+    if not by_corpus:
+        return np.full(len(records), 1.0 / len(records))
+    keys = [(r.corpus, r.label) for r in records]
+    counts = Counter(keys)
+    w: npt.NDArray[np.float64] = np.array([1.0 / counts[key] for key in keys], dtype=np.float64)
+    w /= w.sum()
+    return w
 
 
 def n_batches(n_records: int, batch_size: int) -> int:
