@@ -53,11 +53,14 @@ class FeatureCache:
         copies: int = 1,
         augment: AugmentOptions | None = None,
         seed: int = 0,
+        frame_dir: Path | None = None,
     ) -> None:
         """Encode ``records`` (``copies`` versions each: see the module); with
         ``cache_file``, reuse (or write) the frames stored there under ``key`` (a
         fingerprint of the encoder, preprocessing and augmentation), so a crashed or resumed
-        run does not encode again."""
+        run does not encode again. With ``frame_dir``, frames come from (and go to) the
+        shared per-file cache of :func:`~edge_ser_train.teacher.encoder_frame_cache` instead,
+        which the distillation step fills with the same encoder's frames."""
         if copies > 1 and (augment is None or not augment.enabled):
             raise ValueError("FeatureCache: copies > 1 needs an enabled augment")
         self.copies = copies
@@ -65,6 +68,26 @@ class FeatureCache:
         by_path = {r.path: r for r in records}
         wanted = [(path, k) for path in unique for k in range(copies)]
         self._features: dict[tuple[object, int], npt.NDArray[np.float16]] = {}
+        if frame_dir is not None:
+            from .teacher import encoder_frame_cache
+
+            shared = encoder_frame_cache(
+                net.model.hubert.feature_extractor,  # type: ignore[union-attr]
+                frame_dir,
+                max_samples=max_samples,
+                preprocessing=store.preprocessing,
+                augment=augment if copies > 1 else None,
+                seed=seed,
+            )
+            bar = Progress(len(wanted), "encoder frames (shared cache)", enabled=progress)
+            for path, k in wanted:
+                self._features[(path, k)] = shared.get(store, by_path[path], k)
+                bar.update(1)
+            bar.close()
+            logger.info(
+                "frame cache %s: %d computed, %d reused", frame_dir, shared.computed, shared.reused
+            )
+            return
         if cache_file is not None and cache_file.is_file():
             with np.load(cache_file) as stored:
                 names = stored["paths"].tolist()

@@ -165,6 +165,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(much faster on a CPU; waveform augmentation only through --cache-copies)",
     )
     m.add_argument(
+        "--frame-cache",
+        default=S,
+        metavar="DIR",
+        help="with --cache-features: keep encoder frames in DIR, one file per utterance "
+        "version, shared across runs and with the distillation step",
+    )
+    m.add_argument(
+        "--train-top-layers",
+        type=int,
+        default=S,
+        metavar="N",
+        help="Whisper backbones: fine-tune the top N encoder layers (default 0: frozen)",
+    )
+    m.add_argument(
         "--cache-copies",
         type=int,
         default=S,

@@ -89,6 +89,14 @@ class TrainOptions:
         cache_copies: with ``cache_features``, encode each training utterance this many
             times: as it is, plus ``cache_copies - 1`` versions drawn with ``augment``; each
             epoch draws one version per utterance. Needs an enabled ``augment`` above 1.
+        frame_cache: a folder of frozen-encoder outputs shared across runs and with
+            ``python -m edge_ser_train.distill`` (one file per utterance version, keyed by the
+            file's content, the encoder's weights and the recipe): DistilHuBERT's conv frames
+            with ``cache_features``, a Whisper backbone's hidden states (always cached;
+            default ``out/teacher_cache``).
+        train_top_layers: Whisper backbones: fine-tune this many top encoder layers (from
+            the cached states below them) with learning rate ``lr``; 0 keeps the encoder
+            frozen.
         train_crop_seconds: the longest random training crop in cached mode (``None``: the
             full ``max_seconds``); shorter crops make epochs cheaper.
         balance_corpora: draw each epoch's utterances so that every (corpus, label) cell
@@ -140,6 +148,8 @@ class TrainOptions:
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     cache_features: bool = False
     cache_copies: int = 1
+    frame_cache: str | None = None
+    train_top_layers: int = 0
     train_crop_seconds: float | None = None
     balance_corpora: bool = False
     validation_speakers: int = 0
@@ -178,6 +188,10 @@ class TrainOptions:
         _check(
             1 <= self.cache_copies <= 32,
             f"TrainOptions.cache_copies must be 1 to 32, got {self.cache_copies!r}",
+        )
+        _check(
+            isinstance(self.train_top_layers, int) and 0 <= self.train_top_layers <= 32,
+            f"TrainOptions.train_top_layers must be 0 to 32, got {self.train_top_layers!r}",
         )
         _check(
             self.cache_copies == 1 or (self.cache_features and self.augment.enabled),

@@ -70,7 +70,16 @@ LICENSE_NOTE = (
     "use): non-commercial. State this in the model card of anything shipped."
 )
 # Options that do not change the result: a checkpoint written under other values resumes.
-_NOT_FINGERPRINTED = {"resume", "progress", "keep_checkpoint", "plots", "device", "out", "threads"}
+_NOT_FINGERPRINTED = {
+    "frame_cache",
+    "resume",
+    "progress",
+    "keep_checkpoint",
+    "plots",
+    "device",
+    "out",
+    "threads",
+}
 
 
 @dataclass(frozen=True)
@@ -399,6 +408,7 @@ def _train_fold(
             copies=options.cache_copies,
             augment=options.augment,
             seed=options.seed,
+            frame_dir=Path(options.frame_cache) if options.frame_cache else None,
         )
         if options.cache_features
         else None
@@ -664,10 +674,21 @@ def _train(options: TrainOptions, command: Sequence[str] | None) -> TrainResult:
                 "%s: no test side; the model is not evaluated (split=%s)", split.name, options.split
             )
     multi = len(folds) > 1
-    check_pretrained(options.pretrained, options.tiny)  # before the (slow) audio loading
+    from .whisper_backbone import is_whisper, train_whisper_fold
+
+    whisper = not options.tiny and is_whisper(str(Path(options.pretrained).expanduser()))
+    if not whisper:
+        check_pretrained(options.pretrained, options.tiny)  # before the (slow) audio loading
+        if options.frame_cache and not options.cache_features:
+            raise TrainingError("--frame-cache needs --cache-features on a DistilHuBERT backbone")
+        if options.train_top_layers:
+            raise TrainingError("--train-top-layers is for Whisper backbones")
     needed = {r.path: r for _, s in folds for r in (*s.train, *s.validation, *s.test)}
     needed.update({r.path: r for r in extra})
-    store = AudioStore(list(needed.values()), PreprocessingConfig(), progress=options.progress)
+    from .teacher import WHISPER_PREPROCESSING
+
+    preprocessing = WHISPER_PREPROCESSING if whisper else PreprocessingConfig()
+    store = AudioStore(list(needed.values()), preprocessing, progress=options.progress)
     usable = {r.path for r in store.records}
     logger.info("audio: %d files, %.1f minutes", len(store), store.seconds() / 60)
 
@@ -679,6 +700,9 @@ def _train(options: TrainOptions, command: Sequence[str] | None) -> TrainResult:
         fold_split = Split(split.name, keep(split.train), keep(split.test), keep(split.validation))
         fold_dir = out / split.name if multi else out
         done = _finished_fold(fold_dir, fold_split, options) if options.resume else None
+        if done is None and whisper:
+            cache_dir = Path(options.frame_cache) if options.frame_cache else out / "teacher_cache"
+            done = train_whisper_fold(options, fold_split, store, fold_dir, command, cache_dir)
         results.append(
             done or _train_fold(options, fold_split, index, store, keep(extra), fold_dir, command)
         )
