@@ -44,7 +44,9 @@ def recover_conv_encoder(model_path: str | Path, out: str | Path, config: Any = 
     try:
         graph = onnx.load(str(model_path)).graph
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
-        raise TrainingError(f"{model_path}: not a readable ONNX model ({type(exc).__name__})") from exc
+        raise TrainingError(
+            f"{model_path}: not a readable ONNX model ({type(exc).__name__})"
+        ) from exc
     weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     consts = {n.name: n for n in graph.node}
 
