@@ -405,3 +405,42 @@ def test_recover_conv_encoder_from_a_static_int8_export(
     assert recover.main([str(tmp_path / "enc" / "config.json"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("recover: error:")
+
+
+def test_reference_line_scores_probe_and_head_on_every_fold(
+    whisper_dir: Path, tmp_path: Path
+) -> None:
+    from edge_ser_train import reference
+
+    corpus = make_voice_corpus(tmp_path / "voices", actors=4, per_class=2)
+    out = tmp_path / "reference.json"
+    args = [
+        "--teacher",
+        str(whisper_dir),
+        "--data",
+        f"{corpus}:ravdess",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--split",
+        "speakers:2",
+        "--split",
+        "holdout:ravdess/Actor_01",
+        "--head",
+        '{"epochs": 2, "batch_size": 4}',
+        "--probe-layer",
+        "1",
+        "--copies",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert reference.main(args) == 0
+    report = json.loads(out.read_text())
+    folds = report["splits"]["speakers:2"]
+    for name in ("probe", "head"):
+        assert [f["name"] for f in folds[name]["folds"]] == ["speakers-1of2", "speakers-2of2"]
+        assert folds[name]["summary"] is not None and folds[name]["ua_std"] is not None
+        assert set(folds[name]["per_corpus_ua_mean"]) == {"ravdess"}
+    holdout = report["splits"]["holdout:ravdess/Actor_01"]["head"]["folds"][0]
+    assert holdout["n"] == 4  # actor 1's utterances, and nobody else's
+    assert reference.main([*args[:-2], "--head", '{"nope": 1}', "--out", str(out)]) == 2

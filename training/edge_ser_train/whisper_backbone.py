@@ -55,6 +55,7 @@ class HeadOptions:
     weight_decay: float = 0.01
     crop_frames: int = 150  # 3 s training crops
     train_top_layers: int = 0  # fine-tune this many top encoder layers (from cached states)
+    standardize: bool = True  # standardise the layer-summed states (folded into the projector)
     encoder_lr: float = 5e-5
     seed: int = 0
 
@@ -65,6 +66,9 @@ class WhisperHead(nn.Module):
     Parameter names (``layer_weights``, ``projector``, ``classifier``) are transformers' own,
     so the trained weights load into that class unchanged.
     """
+
+    in_mean: torch.Tensor
+    in_scale: torch.Tensor
 
     def __init__(
         self,
@@ -95,6 +99,11 @@ class WhisperHead(nn.Module):
             self.layer_weights = nn.Parameter(torch.ones(n_states) / n_states)
         self.projector = nn.Linear(d_model, options.proj_size)
         self.classifier = nn.Linear(options.proj_size, n_labels)
+        # input standardisation (one mean and scale per dimension, shared by all hidden
+        # states): the weights of the sum add up to 1, so it folds exactly into the
+        # projector (:meth:`folded_projector`) and the saved model is transformers' own
+        self.register_buffer("in_mean", torch.zeros(d_model))
+        self.register_buffer("in_scale", torch.ones(d_model))
         self.dropout = nn.Dropout(options.dropout)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
@@ -114,9 +123,17 @@ class WhisperHead(nn.Module):
             hidden = (states * w[None, :, None, None]).sum(dim=1)
         else:
             hidden = states[:, self.layer]
+        hidden = (hidden - self.in_mean) / self.in_scale
         pooled = self.projector(hidden).mean(dim=1)
         logits: torch.Tensor = self.classifier(self.dropout(pooled))
         return logits
+
+    def folded_projector(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The projector's weight and bias with the input standardisation folded in:
+        ``W ((h - m) / s) + b == (W / s) h + (b - W (m / s))``."""
+        w = self.projector.weight / self.in_scale[None, :]
+        b = self.projector.bias - self.projector.weight @ (self.in_mean / self.in_scale)
+        return w.detach(), b.detach()
 
 
 def _batches(
@@ -162,6 +179,11 @@ def fit_head(
     rng = np.random.default_rng(options.seed)
     n_states, _, d_model = versions[0][0].shape
     head = WhisperHead(n_states, d_model, len(labels), options, encoder)
+    if options.standardize:
+        # per-dimension statistics of the clips' time means, over every hidden state
+        pooled = np.stack([v[0].astype(np.float32).mean(axis=1) for v in versions])
+        head.in_mean.copy_(torch.from_numpy(pooled.mean(axis=(0, 1))))
+        head.in_scale.copy_(torch.from_numpy(pooled.std(axis=(0, 1)) + 1e-3))
     label_ids = {label: i for i, label in enumerate(labels)}
     y = np.array([label_ids[r.label] for r in train], dtype=np.int64)
     counts = np.bincount(y, minlength=len(labels)).astype(float)
@@ -243,8 +265,9 @@ def save_whisper_classifier(
     state = {
         k: v
         for k, v in head.state_dict().items()
-        if not k.startswith(("dropout", "top_layers", "layer_norm"))
+        if not k.startswith(("dropout", "top_layers", "layer_norm", "in_"))
     }
+    state["projector.weight"], state["projector.bias"] = head.folded_projector()
     missing = model.load_state_dict(state, strict=False)
     if missing.unexpected_keys:
         raise ValueError(f"head weights that the model lacks: {missing.unexpected_keys}")
