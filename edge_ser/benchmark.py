@@ -42,7 +42,15 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import EdgeSerError, ModelNotFoundError
-from .model import ASSETS_PACKAGE, BUNDLED_MODEL_NAMES, MODEL_FILENAMES, Model, load_model
+from .model import (
+    ASSETS_PACKAGE,
+    BUNDLED_MODEL_NAMES,
+    BUNDLED_MODELS,
+    MODEL_FILENAMES,
+    Model,
+    bundled_model_file,
+    load_model,
+)
 from .options import SessionOptions
 
 __all__ = [
@@ -101,18 +109,18 @@ def find_model_file(model: str | os.PathLike[str] | None) -> ModelFile:
         ModelNotFoundError: the path does not exist, the folder holds no model, or no model
             was given and no bundled model is installed.
     """
-    if model is None:
-        assets = resources.files(ASSETS_PACKAGE)
-        for name in BUNDLED_MODEL_NAMES:
-            resource = assets.joinpath(name)
-            if resource.is_file():
-                # An installed package is a plain folder; as_file() only copies out of zips.
-                with resources.as_file(resource) as file:
-                    return ModelFile(None, Path(file), f"{ASSETS_PACKAGE}/{name}")
+    if model is None or (str(model) in BUNDLED_MODELS and not Path(model).exists()):
+        bundled = "default" if model is None else str(model)
+        found = bundled_model_file(bundled)
+        if found is not None:
+            # An installed package is a plain folder; as_file() only copies out of zips.
+            with resources.as_file(found[0]) as file:
+                return ModelFile(None if model is None else bundled, Path(file), found[1])
+        names = BUNDLED_MODEL_NAMES if bundled == "default" else BUNDLED_MODELS[bundled]
         raise ModelNotFoundError(
-            "no bundled default model is installed (looked for "
-            f"{', '.join(BUNDLED_MODEL_NAMES)} in {ASSETS_PACKAGE}): pass --model DIR with a "
-            "folder made by `edge-ser export CHECKPOINT DIR`"
+            f"no bundled {bundled} model is installed (looked for {', '.join(names)} in "
+            f"{ASSETS_PACKAGE}): pass --model DIR with a folder made by "
+            "`edge-ser export CHECKPOINT DIR`"
         )
     path = Path(model)
     if not path.exists():

@@ -1,7 +1,9 @@
 """Load an exported model with its metadata, and score windows with it.
 
 A model is given as a folder (``model.onnx`` is preferred, else ``model.ort``), as a single
-``.onnx`` / ``.ort`` file, or not at all (the bundled default in ``edge_ser.assets``). Its
+``.onnx`` / ``.ort`` file, by the name of a bundled model (:data:`BUNDLED_MODELS`: ``default``,
+``whisper-base``; a path that exists wins over a name), or not at all (the bundled default in
+``edge_ser.assets``). Its
 metadata is read from the ``edge_ser`` entry embedded in the file, else from an
 ``edge_ser.json`` beside it, and is checked against the graph before anything runs: names,
 shapes and types statically, then one run on a silent input of ``min_input_samples``
@@ -32,12 +34,26 @@ from .session import build_session
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["ASSETS_PACKAGE", "BUNDLED_MODEL_NAMES", "MODEL_FILENAMES", "Model", "load_model"]
+__all__ = [
+    "ASSETS_PACKAGE",
+    "BUNDLED_MODELS",
+    "BUNDLED_MODEL_NAMES",
+    "MODEL_FILENAMES",
+    "Model",
+    "bundled_model_file",
+    "load_model",
+]
 
 logger = logging.getLogger("edge_ser.model")
 
 MODEL_FILENAMES = ("model.onnx", "model.ort")
-BUNDLED_MODEL_NAMES = ("default.onnx", "default.ort")
+# The models that ship inside the package, by name: the files tried, in order. Each has its
+# card beside it (MODEL_CARD.md for the default, MODEL_CARD_<name>.md for the others).
+BUNDLED_MODELS: dict[str, tuple[str, ...]] = {
+    "default": ("default.onnx", "default.ort"),
+    "whisper-base": ("whisper-base.onnx", "whisper-base.ort"),
+}
+BUNDLED_MODEL_NAMES = BUNDLED_MODELS["default"]
 ASSETS_PACKAGE = "edge_ser.assets"
 
 
@@ -143,10 +159,13 @@ def load_model(model: str | Path | None = None, options: SessionOptions | None =
     """
     options = options or SessionOptions()
     if model is None:
-        return _load_bundled(options)
+        return _load_bundled("default", options)
     path = Path(model)
+    if not path.exists() and str(model) in BUNDLED_MODELS:
+        return _load_bundled(str(model), options)
     if not path.exists():
-        raise ModelNotFoundError(f"model not found: {path}")
+        names = ", ".join(BUNDLED_MODELS)
+        raise ModelNotFoundError(f"model not found: {path} (bundled models by name: {names})")
     file = _model_in_folder(path) if path.is_dir() else path
     session = build_session(file, options)
     metadata = _read_metadata(session, file.parent / METADATA_FILENAME, str(file))
@@ -163,16 +182,33 @@ def _model_in_folder(folder: Path) -> Path:
     )
 
 
-def _load_bundled(options: SessionOptions) -> Model:
+def bundled_model_file(name: str = "default") -> tuple[Traversable, str] | None:
+    """The packaged file of the bundled model ``name`` and its display name, or ``None`` when
+    this copy of edge-ser does not hold it."""
     assets = resources.files(ASSETS_PACKAGE)
-    for name in BUNDLED_MODEL_NAMES:
-        resource = assets.joinpath(name)
+    # read at call time (tests stand in another name list)
+    names = BUNDLED_MODEL_NAMES if name == "default" else BUNDLED_MODELS[name]
+    for filename in names:
+        resource = assets.joinpath(filename)
         if resource.is_file():
-            with resources.as_file(resource) as file:
-                session = build_session(Path(file), options)
-            sidecar = assets.joinpath(METADATA_FILENAME)
-            metadata = _read_metadata(session, sidecar, f"{ASSETS_PACKAGE}/{name}")
-            return _checked(session, metadata, f"{ASSETS_PACKAGE}/{name}")
+            return resource, f"{ASSETS_PACKAGE}/{filename}"
+    return None
+
+
+def _load_bundled(bundled: str, options: SessionOptions) -> Model:
+    found = bundled_model_file(bundled)
+    if found is not None:
+        resource, source = found
+        with resources.as_file(resource) as file:
+            session = build_session(Path(file), options)
+        sidecar = resources.files(ASSETS_PACKAGE).joinpath(METADATA_FILENAME)
+        metadata = _read_metadata(session, sidecar, source)
+        return _checked(session, metadata, source)
+    if bundled != "default":
+        raise ModelNotFoundError(
+            f"the bundled model {bundled!r} is not installed in this copy of edge-ser; pass "
+            "--model DIR with a folder made by `edge-ser export`"
+        )
     raise ModelNotFoundError(
         "no model given and no bundled default model is installed: pass --model DIR "
         "(or Classifier(model=DIR)) with a folder made by "

@@ -23,6 +23,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 
+import edge_ser.model
 from edge_ser import Classifier
 from edge_ser import benchmark as bench
 from edge_ser.cli import main
@@ -118,7 +119,7 @@ def test_table_output_and_threads(tiny_model_dir: Path, capsys: pytest.CaptureFi
 def test_without_a_bundled_model_says_so_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(bench, "BUNDLED_MODEL_NAMES", ("not-installed.onnx",))
+    monkeypatch.setattr(edge_ser.model, "BUNDLED_MODEL_NAMES", ("not-installed.onnx",))
     code = main(["benchmark", "--json"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

@@ -330,3 +330,35 @@ def test_real_speech_is_found_and_classified(clf: Classifier) -> None:
         assert result.speech_regions, f"no speech found in {path.name}"
         # RAVDESS clips hold one sentence with silence around it.
         assert 0.5 < result.speech_duration < result.duration
+
+
+def test_bundled_models_are_found_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import edge_ser.model
+    from edge_ser.errors import ModelNotFoundError
+
+    # a name that is not installed says so, and names the way out
+    monkeypatch.setitem(edge_ser.model.BUNDLED_MODELS, "whisper-base", ("absent.onnx",))
+    with pytest.raises(ModelNotFoundError, match="bundled model 'whisper-base' is not installed"):
+        Classifier("whisper-base")
+    with pytest.raises(ModelNotFoundError, match="bundled models by name: default, whisper-base"):
+        Classifier("no-such-model")
+    # an installed name loads its own file (here: the tiny model standing in for it)
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "__init__.py").write_text("")
+    (assets / "stand-in.onnx").write_bytes((tiny_model_dir / "model.onnx").read_bytes())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(edge_ser.model, "ASSETS_PACKAGE", "assets")
+    monkeypatch.setitem(edge_ser.model.BUNDLED_MODELS, "whisper-base", ("stand-in.onnx",))
+    clf = Classifier("whisper-base")
+    assert clf.model_source == "assets/stand-in.onnx"
+    # a path that exists wins over a bundled name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "whisper-base").mkdir()
+    (tmp_path / "whisper-base" / "model.onnx").write_bytes(
+        (tiny_model_dir / "model.onnx").read_bytes()
+    )
+    assert Classifier("whisper-base").model_source.endswith("model.onnx")
+    assert "assets" not in Classifier("whisper-base").model_source

@@ -9,7 +9,10 @@ the teacher's (standardised) states ``t`` over frames ``f`` and dimensions ``d``
     L = sum over chosen layers l of
         [ mean_{f,d} |h_l[f,d] - t_l[f,d]|  -  mean_f log sigmoid(cos(h_l[f], t_l[f])) ]
 
-(L1 plus the cosine-similarity term of DistilHuBERT's loss). Teacher states are standardised
+(L1 plus the cosine-similarity term of DistilHuBERT's loss). With ``pooled_weight`` ``a > 0``
+the same loss is also applied, weighted by ``a``, to the time means of ``h_l`` and ``t_l`` over
+each crop (one vector per clip): an utterance-level target, which is what a pooled emotion head
+reads. Teacher states are standardised
 per layer and dimension (mean and standard deviation over the training frames), so every
 layer and dimension weighs alike in the L1 term. The heads are dropped after distillation.
 
@@ -94,6 +97,7 @@ class DistillOptions:
     batch_size: int = 16
     lr: float = 5e-4
     max_seconds: float = 8.0
+    pooled_weight: float = 0.0  # weight of the utterance-level term (see the module)
     seed: int = 0
     threads: int = 0
     tiny: bool = False  # a tiny student (tests, smoke runs)
@@ -107,6 +111,8 @@ class DistillOptions:
             raise OptionsError("distill needs --minutes > 0 or --max-steps > 0")
         if self.copies < 1 or self.batch_size < 1 or self.crop_frames < 2:
             raise OptionsError("--copies and --batch-size must be >= 1, --crop-frames >= 2")
+        if not (0.0 <= self.pooled_weight <= 100.0):
+            raise OptionsError(f"--pooled-weight must be in [0, 100], got {self.pooled_weight}")
         if not (0.5 <= self.max_seconds <= 30.0):
             raise OptionsError(f"--max-seconds must be in [0.5, 30], got {self.max_seconds}")
 
@@ -249,7 +255,15 @@ def distill(opts: DistillOptions) -> Path:
             None, :, None
         ]
         hidden = model.encoder(model.feature_projection(x)).last_hidden_state
-        losses = [distill_loss(head(hidden), y[:, j]) for j, head in enumerate(heads)]
+        losses = []
+        for j, head in enumerate(heads):
+            pred = head(hidden)
+            losses.append(distill_loss(pred, y[:, j]))
+            if opts.pooled_weight > 0:
+                pooled = distill_loss(
+                    pred.mean(dim=1, keepdim=True), y[:, j].mean(dim=1, keepdim=True)
+                )
+                losses.append(opts.pooled_weight * pooled)
         total: torch.Tensor = torch.stack(losses).sum()
         return total
 
@@ -318,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--crop-frames", type=int, default=d.crop_frames)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument(
+        "--pooled-weight",
+        type=float,
+        default=d.pooled_weight,
+        help="weight of the utterance-level (time-mean) term (default 0: frames only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="a tiny student for smoke tests")
@@ -339,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 crop_frames=a.crop_frames,
                 batch_size=a.batch_size,
                 lr=a.lr,
+                pooled_weight=a.pooled_weight,
                 seed=a.seed,
                 threads=a.threads,
                 tiny=a.tiny,

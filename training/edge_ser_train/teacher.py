@@ -88,7 +88,10 @@ def encoder_hidden_states(encoder: Any, input_features: torch.Tensor) -> list[to
 class WhisperTeacher:
     """A frozen Whisper encoder and its feature extractor (fp32, eval mode, CPU or ``device``)."""
 
-    def __init__(self, encoder: Any, feature_extractor: Any, source: str) -> None:
+    def __init__(
+        self, encoder: Any, feature_extractor: Any, source: str, *, padded: bool = False
+    ) -> None:
+        self.padded = padded  # run on 30-s padded input (Whisper's training length) instead
         self.encoder = encoder.float().eval()
         for p in self.encoder.parameters():
             p.requires_grad_(False)
@@ -104,20 +107,28 @@ class WhisperTeacher:
             digest.update(tensor.detach().float().cpu().numpy().tobytes()[:4096])
         config_text = json.dumps(config.to_dict(), sort_keys=True, default=str)
         digest.update(config_text.encode())
+        if padded:
+            digest.update(b"padded to 30 s")
         self.fingerprint = digest.hexdigest()[:16]
 
     def log_mel(self, x: npt.NDArray[np.float32]) -> torch.Tensor:
-        """Whisper's log-mel of a 16 kHz clip on its own length: ``[1, n_mels, frames]``."""
+        """Whisper's log-mel of a 16 kHz clip on its own length (or padded to 30 s):
+        ``[1, n_mels, frames]``."""
+        padding = "max_length" if self.padded else "longest"
         feats = self.feature_extractor(
-            x, sampling_rate=16_000, return_tensors="pt", padding="longest"
+            x, sampling_rate=16_000, return_tensors="pt", padding=padding
         ).input_features
         return torch.as_tensor(feats, dtype=torch.float32)
 
     @torch.inference_mode()
     def hidden_states(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float16]:
-        """``[n_layers + 1, frames, d_model]`` float16 for one preprocessed 16 kHz clip."""
-        states = encoder_hidden_states(self.encoder, self.log_mel(x))
-        return torch.stack([s[0] for s in states]).numpy().astype(np.float16)
+        """``[n_layers + 1, frames, d_model]`` float16 for one preprocessed 16 kHz clip (with
+        ``padded``, the frames of the clip itself out of the 30-s padded input's 1500)."""
+        states = torch.stack([s[0] for s in encoder_hidden_states(self.encoder, self.log_mel(x))])
+        if self.padded:
+            states = states[:, : max(1, -(-(x.shape[0] // 160) // 2))]
+        out: npt.NDArray[np.float16] = states.numpy().astype(np.float16)
+        return out
 
 
 def _whisper_config(config: Any) -> Any:
@@ -140,8 +151,9 @@ def _whisper_class(config: Any) -> Any:
     return transformers.WhisperForAudioClassification
 
 
-def load_teacher(source: str | Path) -> WhisperTeacher:
-    """The Whisper encoder of ``source`` (hub id or local folder), frozen, with its features."""
+def load_teacher(source: str | Path, *, padded: bool = False) -> WhisperTeacher:
+    """The Whisper encoder of ``source`` (hub id or local folder), frozen, with its features
+    (``padded``: see :class:`WhisperTeacher`)."""
     from transformers import AutoConfig, WhisperFeatureExtractor
 
     text = str(source)
@@ -185,7 +197,7 @@ def load_teacher(source: str | Path) -> WhisperTeacher:
             f"teacher {text}: its feature extractor gives {feature_extractor.feature_size} mel "
             f"bins but the encoder expects {config.num_mel_bins}"
         )
-    return WhisperTeacher(encoder, feature_extractor, text)
+    return WhisperTeacher(encoder, feature_extractor, text, padded=padded)
 
 
 def _version_seed(record: Record, copy: int, seed: int) -> list[int]:
