@@ -225,6 +225,7 @@ def test_passes_leave_other_graphs_alone() -> None:
         "folded_group_norms": 0,
         "chunked_conv_encoders": 0,
         "chunked_gelus": 0,
+        "fused_attentions": 0,
     }
     assert model.SerializeToString() == before
 
@@ -259,6 +260,7 @@ def test_rewrite_model_file_keeps_metadata_and_is_idempotent(tmp_path: Path) -> 
         "folded_group_norms": 0,
         "chunked_conv_encoders": 0,
         "chunked_gelus": 0,
+        "fused_attentions": 0,
     }
     loaded = onnx.load(str(twice))
     assert {p.key: p.value for p in loaded.metadata_props} == {"note": "kept"}
@@ -311,3 +313,16 @@ def test_rewrite_metadata_without_paths(tmp_path: Path) -> None:
     assert ModelMetadata.from_json(props[METADATA_KEY]).labels == md.labels
     assert "/" not in json.dumps(extra)
     assert rewrite_metadata_without_paths(dst, tmp_path / "c.onnx") == 0
+
+
+def test_every_export_gets_the_passes(tiny_checkpoint: Path, tiny_model_dir: Path) -> None:
+    """The fp32 export of the tiny HuBERT (whose parity with torch test_export checks) has
+    the encoder in a loop, the norm folded away and fused attention, in both graphs."""
+    for name in ("model.onnx", "model_raw.onnx"):
+        model = onnx.load(str(tiny_model_dir / name))
+        ops = _ops(model)
+        assert "Loop" in ops, name
+        assert "InstanceNormalization" not in ops, name
+        assert ops.count("MultiHeadAttention") == 2, name  # the tiny model's two layers
+        assert "Softmax" in ops  # only the classifier's
+        assert ops.count("Softmax") == 1, name

@@ -50,6 +50,7 @@ __all__ = [
     "chunk_conv_encoder",
     "chunk_dequantize_gelu_quantize",
     "fold_group_norm_affine",
+    "fuse_attention",
     "rewrite_model_file",
 ]
 
@@ -76,12 +77,14 @@ class PassReport:
     folded_group_norms: int
     chunked_conv_encoders: int
     chunked_gelus: int
+    fused_attentions: int
 
     def to_dict(self) -> dict[str, int]:
         return {
             "folded_group_norms": self.folded_group_norms,
             "chunked_conv_encoders": self.chunked_conv_encoders,
             "chunked_gelus": self.chunked_gelus,
+            "fused_attentions": self.fused_attentions,
         }
 
 
@@ -607,6 +610,165 @@ def chunk_dequantize_gelu_quantize(
     return done
 
 
+def _reshape_heads(g: _Graph, name: str, perm: list[int]) -> tuple[str, int] | None:
+    """``name`` = Transpose(perm)(Reshape(x3, [B, S, -1 or H, d])): returns (x3, d)."""
+    t = g.producer.get(name)
+    if t is None or t.op_type != "Transpose" or list(_attr(t, "perm", [])) != perm:
+        return None
+    r = g.producer.get(t.input[0])
+    if r is None or r.op_type != "Reshape":
+        return None
+    shape = g.producer.get(r.input[1])
+    dims = g.const(r.input[1])
+    if dims is not None and dims.size == 4:
+        head = int(dims[3])
+    elif shape is not None and shape.op_type == "Concat" and len(shape.input) == 4:
+        last = g.const(shape.input[3])
+        if last is None or last.size != 1:
+            return None
+        head = int(last.reshape(-1)[0])
+    else:
+        return None
+    return (r.input[0], head) if head > 0 else None
+
+
+def _shape_is(g: _Graph, name: str, constant: list[int], dynamic: list[int | None]) -> bool:
+    """A Reshape target: the constant ``constant``, or a Concat whose constant elements agree
+    with ``dynamic`` (``None`` for an element computed from the input's shape, as in the
+    exported ``view(batch, frames, ...)`` of the torch code)."""
+    value = g.const(name)
+    if value is not None:
+        return [int(v) for v in value.reshape(-1)] == constant
+    concat = g.producer.get(name)
+    if concat is None or concat.op_type != "Concat" or len(concat.input) != len(dynamic):
+        return False
+    for part, want in zip(concat.input, dynamic, strict=True):
+        got = g.const(part)
+        if want is None:
+            if got is not None:
+                return False
+        elif got is None or got.size != 1 or int(got.reshape(-1)[0]) not in (want, -1):
+            return False
+    return True
+
+
+def _hidden_size(g: _Graph, x3: str) -> int | None:
+    """Width of a projection output: the length of the bias added to it."""
+    add = g.producer.get(x3)
+    if add is None or add.op_type != "Add":
+        return None
+    for i in add.input:
+        value = g.const(i)
+        if value is not None and value.ndim == 1:
+            return int(value.size)
+    return None
+
+
+def fuse_attention(model: onnx.ModelProto) -> int:
+    """Replace the unfused self-attention of each transformer layer with ``MultiHeadAttention``.
+
+    Matches Reshape/Transpose of the q, k and v projections into heads, FusedMatMul (scaled
+    q k^T), Softmax, MatMul with v, then [QuantizeLinear], [a no-op Reshape], Transpose and
+    Reshape back to ``[batch, frames, hidden]``; ONNX Runtime's contrib op does the same
+    arithmetic on the projections directly, without the transposed copies and with the
+    softmax in place. The quantisation (elementwise, scalar scale) moves before the head
+    transposes, which commute with it. Returns the number of layers fused.
+    """
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
+    g = _Graph(model)
+    done = 0
+    for softmax in [n for n in g.graph.node if n.op_type == "Softmax"]:
+        scores = g.producer.get(softmax.input[0])
+        if (
+            _attr(softmax, "axis", -1) not in (-1, 3)
+            or scores is None
+            or scores.op_type != "FusedMatMul"
+            or any(_attr(scores, a, 0) for a in ("transA", "transB", "transBatchA", "transBatchB"))
+        ):
+            continue
+        q = _reshape_heads(g, scores.input[0], [0, 2, 1, 3])
+        k = _reshape_heads(g, scores.input[1], [0, 2, 3, 1])
+        ctx = _only_user(g, softmax.output[0])
+        if q is None or k is None or ctx is None or ctx.op_type != "MatMul":
+            continue
+        v = _reshape_heads(g, ctx.input[1], [0, 2, 1, 3])
+        if v is None or ctx.input[0] != softmax.output[0] or not q[1] == k[1] == v[1]:
+            continue
+        hidden = _hidden_size(g, q[0])
+        if hidden is None or hidden % q[1]:
+            continue
+        heads = hidden // q[1]
+        # After the context MatMul: [Q] -> [Reshape to the same 4-D shape] -> Transpose ->
+        # Reshape [0, 0, -1].
+        after: list[onnx.NodeProto] = []
+        cur = ctx.output[0]
+        quant = _only_user(g, cur)
+        if quant is not None and quant.op_type == "QuantizeLinear":
+            if not all(_is_scalar_const(g, i) for i in quant.input[1:]):
+                continue
+            after.append(quant)
+            cur = quant.output[0]
+        nxt = _only_user(g, cur)
+        if nxt is not None and nxt.op_type == "Reshape":
+            # view(batch, heads, frames, head_dim) of a tensor of that shape: a no-op.
+            if not _shape_is(g, nxt.input[1], [0, -1, 0, 0], [None, heads, None, None]):
+                continue
+            after.append(nxt)
+            cur = nxt.output[0]
+            nxt = g.only_consumer(cur)
+        if (
+            nxt is None
+            or nxt.op_type != "Transpose"
+            or list(_attr(nxt, "perm", [])) != [0, 2, 1, 3]
+        ):
+            continue
+        after.append(nxt)
+        merge = _only_user(g, nxt.output[0])
+        if (
+            merge is None
+            or merge.op_type != "Reshape"
+            or not _shape_is(g, merge.input[1], [0, 0, -1], [None, None, hidden])
+        ):
+            continue
+        after.append(merge)
+        new: list[onnx.NodeProto] = []
+        out = g.node(
+            new,
+            "MultiHeadAttention",
+            [q[0], k[0], v[0]],
+            domain="com.microsoft",
+            num_heads=heads,
+            scale=float(_attr(scores, "alpha", 1.0)),
+        )
+        if quant is not None and quant.op_type == "QuantizeLinear":
+            g.node(new, "QuantizeLinear", [out, *quant.input[1:]], output=merge.output[0], axis=1)
+        else:
+            g.node(new, "Identity", [out], output=merge.output[0])
+        # The heads' Reshape/Transpose of q, k and v go with the dead-node sweep below, unless
+        # something else still reads them.
+        g.replace([scores, softmax, ctx, *after], new, at=ctx)
+        done += 1
+    if done:
+        _drop_dead_nodes(model)
+        _ensure_contrib_opset(model)
+        _drop_unused_initializers(model)
+        try:  # a Shape of a removed tensor still read by a live node: leave the graph alone
+            onnx.checker.check_model(model)
+        except onnx.checker.ValidationError as exc:
+            logger.info("attention left unfused: %s", " ".join(str(exc).split())[:200])
+            model.CopyFrom(original)
+            return 0
+    return done
+
+
+def _only_user(g: _Graph, name: str) -> onnx.NodeProto | None:
+    """The one consumer of ``name`` that is not a Shape (the exported torch code reads the
+    shapes of the attention's tensors to build its Reshape targets)."""
+    users = [n for n in g.consumers.get(name, []) if n.op_type != "Shape"]
+    return users[0] if len(users) == 1 and name not in g.graph_outputs else None
+
+
 def apply_graph_passes(
     model: onnx.ModelProto, chunks: int = DEFAULT_CHUNKS, layers: int = DEFAULT_CHUNKED_LAYERS
 ) -> tuple[onnx.ModelProto, PassReport]:
@@ -615,7 +777,10 @@ def apply_graph_passes(
     encoders = chunk_conv_encoder(model, chunks, layers)
     gelus = chunk_dequantize_gelu_quantize(model, chunks)
     report = PassReport(
-        folded_group_norms=folded, chunked_conv_encoders=encoders, chunked_gelus=gelus
+        folded_group_norms=folded,
+        chunked_conv_encoders=encoders,
+        chunked_gelus=gelus,
+        fused_attentions=fuse_attention(model),
     )
     try:
         onnx.checker.check_model(model)
@@ -644,6 +809,24 @@ def rewrite_model_file(
 def _ensure_contrib_opset(model: onnx.ModelProto) -> None:
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+
+
+def _drop_dead_nodes(model: onnx.ModelProto) -> None:
+    """Remove nodes none of whose outputs is read (by a node, a subgraph or the graph)."""
+    while True:
+        used = {o.name for o in model.graph.output}
+        stack = list(model.graph.node)
+        while stack:
+            node = stack.pop()
+            used.update(node.input)
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    stack.extend(a.g.node)
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for n in dead:
+            model.graph.node.remove(n)
 
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:
