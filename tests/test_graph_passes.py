@@ -275,6 +275,8 @@ def test_rewrite_model_file_rejects_a_corrupt_file(tmp_path: Path) -> None:
 
 def test_strip_paths_keeps_names_and_drops_folders() -> None:
     assert strip_paths("/home/me/corpora/ravdess:ravdess") == "ravdess:ravdess"
+    assert strip_paths("/srv/shared/datasets/tess/OAF/a.flac") == "tess/OAF/a.flac"
+    assert strip_paths("/srv/shared/datasets") == "datasets"
     assert strip_paths(["--out", "/tmp/run/model", "--epochs", 3]) == [
         "--out",
         "model",

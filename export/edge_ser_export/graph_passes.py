@@ -31,7 +31,9 @@ leaves a graph without it untouched.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_ser.errors import ExportError
+from edge_ser.errors import EdgeSerError, ExportError
 
 __all__ = [
     "DEFAULT_CHUNKS",
@@ -844,16 +846,32 @@ def _drop_unused_initializers(model: onnx.ModelProto) -> None:
         model.graph.initializer.extend(keep)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Apply edge-ser's graph passes to a model.")
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m edge_ser_export.graph_passes SRC DST``: rewrite an exported model."""
+    from .metadata_io import rewrite_metadata_without_paths
+
+    parser = argparse.ArgumentParser(
+        prog="python -m edge_ser_export.graph_passes",
+        description="Apply edge-ser's graph passes to an exported .onnx model (what "
+        "`edge-ser export` now does itself) and drop absolute paths from its metadata.",
+    )
     parser.add_argument("src", type=Path, help="an exported .onnx model")
     parser.add_argument("dst", type=Path, help="where to write the rewritten model")
-    parser.add_argument("--chunks", type=int, default=DEFAULT_CHUNKS)
-    parser.add_argument("--layers", type=int, default=DEFAULT_CHUNKED_LAYERS)
+    parser.add_argument("--chunks", type=int, default=DEFAULT_CHUNKS, help="time slices")
+    parser.add_argument(
+        "--keep-paths", action="store_true", help="leave the metadata's paths as they are"
+    )
     args = parser.parse_args(argv)
-    report = rewrite_model_file(args.src, args.dst, args.chunks, args.layers)
-    print(report.to_dict())
+    try:
+        report = rewrite_model_file(args.src, args.dst, args.chunks)
+        changed = 0 if args.keep_paths else rewrite_metadata_without_paths(args.dst, args.dst)
+    except EdgeSerError as exc:
+        parser.exit(1, f"error: {exc}\n")
+    sys.stdout.write(
+        json.dumps({**report.to_dict(), "metadata_entries_without_paths": changed}) + "\n"
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

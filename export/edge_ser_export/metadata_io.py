@@ -40,17 +40,26 @@ _ABSOLUTE_PATH = re.compile(
 def strip_paths(value: Any) -> Any:
     """``value`` (JSON-like) with every absolute path in its strings cut to the last component.
 
-    ``/home/me/corpora/ravdess:ravdess`` becomes ``ravdess:ravdess``, ``/tmp/x/model`` becomes
-    ``model``: provenance keeps the names and loses the build machine's folders. Keys and
-    non-string values are kept.
+    ``/tmp/x/model`` becomes ``model``; a path through a ``datasets`` folder keeps what follows
+    it, so audio stays named by corpus (``/home/me/datasets/ravdess/Actor_01/a.flac`` becomes
+    ``ravdess/Actor_01/a.flac``). Provenance keeps the names and loses the build machine's
+    folders. Keys and non-string values are kept.
     """
     if isinstance(value, str):
-        return _ABSOLUTE_PATH.sub(lambda m: m.group(1), value)
+        return _ABSOLUTE_PATH.sub(_short_path, value)
     if isinstance(value, Mapping):
         return {k: strip_paths(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [strip_paths(v) for v in value]
     return value
+
+
+def _short_path(match: re.Match[str]) -> str:
+    parts = [p for p in re.split(r"[/\\]", match.group(0)) if p and p != "~" and p[-1:] != ":"]
+    if "datasets" in parts[:-1]:
+        i = len(parts) - 1 - parts[::-1].index("datasets")
+        return "/".join(parts[i + 1 :])
+    return match.group(1)
 
 
 def rewrite_metadata_without_paths(src: Path, dst: Path) -> int:
@@ -116,6 +125,14 @@ def read_embedded_metadata(path: Path) -> ModelMetadata:
     return ModelMetadata.from_json(entries[METADATA_KEY], source=f"{path}:{METADATA_KEY}")
 
 
+def _machine() -> dict[str, Any]:
+    """The CPU the export's latency figures were measured on (flags decide int8 speed)."""
+    from edge_ser.benchmark import machine_info
+
+    info = machine_info()
+    return {k: info[k] for k in ("cpu", "cpu_flags", "cores", "load_average", "onnxruntime")}
+
+
 def build_metadata(
     ckpt: LoadedCheckpoint,
     mode: str,
@@ -150,6 +167,7 @@ def build_metadata(
                 # Sizes of the graphs before this metadata entry was added to them.
                 "graph_bytes": dict(graph_bytes),
                 "latency_s": {k: v["median_s"] for k, v in latency.items()},
+                "latency_machine": _machine(),
                 "training": dict(ckpt.training_info) if ckpt.training_info else None,
             }
         ),
