@@ -29,7 +29,6 @@ import argparse
 import functools
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -448,7 +447,14 @@ def main() -> None:
         f"agreement and 4-class accuracy on {len(held_out)} labelled RAVDESS windows of "
         "held-out actors 9-12"
     )
-    print(f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores")
+    from edge_ser.benchmark import machine_info
+
+    machine = machine_info(args.threads)
+    print(
+        f"cpu: {machine['cpu']}, {os.cpu_count()} logical cores, flags "
+        f"{', '.join(machine['cpu_flags']) or 'none of avx2/avx512f/avx512_vnni/avx_vnni'}, "
+        f"load {machine['load_average']}"
+    )
     columns = ("MB", "median", "best", "xORT", "xbest", "xtorch", "cpu_s", "xcpu", "top1")
     widths = (6, 7, 6, 5, 5, 6, 6, 5, 5)
     header = " ".join(f"{c:>{w}s}" for c, w in zip(columns, widths, strict=True))
@@ -468,7 +474,7 @@ def main() -> None:
             f"{r['cpu_s']:6.3f} {r['cpu_speedup_vs_ort_fp32']:5.2f} {acc}"
         )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

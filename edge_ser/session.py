@@ -49,6 +49,10 @@ def build_session(model: Path | bytes, options: SessionOptions) -> ort.Inference
     # Windows come in many lengths; memory patterns are planned per input shape and kept,
     # which added ~110 MB of peak memory on long voice notes (benchmarks/README.md).
     so.enable_mem_pattern = False
+    # Idle pool threads sleep instead of spinning: on a shared or loaded CPU a spinning
+    # worker burns a core that the other thread needs (measured: 373 against 412 ms wall,
+    # 252 against 279 ms CPU per 8-s window at 2 threads); with 1 thread there is no pool.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3  # errors only: the library reports problems itself
     providers = _select_providers(options.providers)
     source = model if isinstance(model, bytes) else str(model)

@@ -310,3 +310,54 @@ def test_suite_quick_run_on_a_tiny_model(tmp_path: Path) -> None:
     for mode, e in data["exports"].items():
         assert e["size_bytes"] > 0
         assert "torch_vs_onnx_fp32" in e["parity"], mode
+
+
+# -- benchmarks/runtime_budget.py -----------------------------------------------------------
+
+
+def _budget() -> ModuleType:
+    path = REPO / "benchmarks" / "runtime_budget.py"
+    spec = importlib.util.spec_from_file_location("runtime_budget", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_budget_counts_the_multiply_adds_of_distilhubert() -> None:
+    pytest.importorskip("transformers")
+    from edge_ser_train.model import distilhubert_config
+
+    budget = _budget()
+    macs = budget.count_macs(distilhubert_config(tiny=False, num_labels=4), 128_000)
+    # Layer 1: 512 x 512 x 3 weights applied at 12,799 frames (8 s -> 25,599 -> 12,799).
+    assert macs["conv layer 1 (512->512, k3, 12799 frames)"] == 512 * 512 * 3 * 12799
+    # The encoder's 399 frames: q/k/v/out, scores and context, FFN, for 2 layers.
+    t = 399
+    per_layer = 4 * 768 * 768 * t + 2 * t * t * 768 + 2 * 768 * 3072 * t
+    assert macs["transformer (2 layers, 399 frames)"] == 2 * per_layer
+    assert sum(macs.values()) / 1e9 == pytest.approx(27.9, abs=0.05)
+
+
+def test_budget_targets_use_the_rewritten_model_and_the_longest_note() -> None:
+    budget = _budget()
+    row = {
+        "speedup_vs_ort_fp32": 3.6,
+        "cpu_speedup_vs_ort_fp32": 3.4,
+        "speedup_vs_torch": 5.5,
+        "cpu_speedup_vs_torch": 5.1,
+    }
+    report = {
+        "speed": {
+            "threads": 1,
+            "latency": {budget.PASSES: row},
+            "bound": {budget.PASSES: {"of_measured_gemm_peak": 0.82}},
+        },
+        "memory": {"notes": [{"peak_rss_mb": 140.0}, {"peak_rss_mb": 151.0}]},
+    }
+    met = {t["target"].split(" (")[0]: t["met"] for t in budget.targets(report)}
+    assert met["int8 >= 3.5x ORT fp32"] is False  # the CPU-time ratio misses it
+    assert met["int8 >= 5x PyTorch eager"] is True
+    assert met["int8 >= 80% of the int8 compute bound"] is True
+    assert met["peak RSS <= 150 MB on every note"] is False
+    assert met["flat with length"] is False  # 11 MB apart

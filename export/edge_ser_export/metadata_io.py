@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,71 @@ if TYPE_CHECKING:
     from .parity import ParityResult
     from .speech import SpeechWindows
 
-__all__ = ["build_metadata", "embed_metadata", "read_embedded_metadata"]
+__all__ = [
+    "build_metadata",
+    "embed_metadata",
+    "read_embedded_metadata",
+    "rewrite_metadata_without_paths",
+    "strip_paths",
+]
+
+# An absolute path: POSIX (/a/b), home (~/a) or Windows (C:\a, C:/a), up to a space, quote,
+# colon (the "PATH:corpus" form of --data) or comma.
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~/-])(?:~|[A-Za-z]:)?[/\\](?:[^\s/\\:'\",]+[/\\])*([^\s/\\:'\",]+)[/\\]?"
+)
+
+
+def strip_paths(value: Any) -> Any:
+    """``value`` (JSON-like) with every absolute path in its strings cut to the last component.
+
+    ``/tmp/x/model`` becomes ``model``; a path through a ``datasets`` folder keeps what follows
+    it, so audio stays named by corpus (``/home/me/datasets/ravdess/Actor_01/a.flac`` becomes
+    ``ravdess/Actor_01/a.flac``). Provenance keeps the names and loses the build machine's
+    folders. Keys and non-string values are kept.
+    """
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(_short_path, value)
+    if isinstance(value, Mapping):
+        return {k: strip_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strip_paths(v) for v in value]
+    return value
+
+
+def _short_path(match: re.Match[str]) -> str:
+    parts = [p for p in re.split(r"[/\\]", match.group(0)) if p and p != "~" and p[-1:] != ":"]
+    if "datasets" in parts[:-1]:
+        i = len(parts) - 1 - parts[::-1].index("datasets")
+        return "/".join(parts[i + 1 :])
+    return match.group(1)
+
+
+def rewrite_metadata_without_paths(src: Path, dst: Path) -> int:
+    """Copy the model ``src`` to ``dst`` with absolute paths removed from its ``metadata_props``.
+
+    The ``edge_ser`` entry is re-validated and written as :meth:`ModelMetadata.to_json` writes
+    it (so it stays identical to an ``edge_ser.json`` written from it); other entries are
+    plain text. Returns the number of entries that changed.
+    """
+    try:
+        model = onnx.load(str(src))
+    except Exception as exc:  # protobuf decode errors have no shared type
+        raise ExportError(f"cannot read ONNX model {src}: {exc}") from exc
+    changed = 0
+    for entry in model.metadata_props:
+        if entry.key == METADATA_KEY:
+            md = ModelMetadata.from_json(entry.value, source=f"{src}:{METADATA_KEY}")
+            data = md.to_dict()
+            data["extra"] = strip_paths(data.get("extra", {}))
+            new = ModelMetadata.from_dict(data).to_json()
+        else:
+            new = strip_paths(entry.value)
+        if new != entry.value:
+            entry.value = new
+            changed += 1
+    onnx.save(model, str(dst))
+    return changed
 
 
 def embed_metadata(path: Path, metadata: ModelMetadata | Mapping[str, Any]) -> Path:
@@ -60,6 +125,14 @@ def read_embedded_metadata(path: Path) -> ModelMetadata:
     return ModelMetadata.from_json(entries[METADATA_KEY], source=f"{path}:{METADATA_KEY}")
 
 
+def _machine() -> dict[str, Any]:
+    """The CPU the export's latency figures were measured on (flags decide int8 speed)."""
+    from edge_ser.benchmark import machine_info
+
+    info = machine_info()
+    return {k: info[k] for k in ("cpu", "cpu_flags", "cores", "load_average", "onnxruntime")}
+
+
 def build_metadata(
     ckpt: LoadedCheckpoint,
     mode: str,
@@ -80,17 +153,22 @@ def build_metadata(
         input_name=input_name,
         preprocessing=ckpt.preprocessing,
         quantization=mode,
-        extra={
-            "source_checkpoint": ckpt.source,
-            "source_labels": list(ckpt.source_labels),
-            "architecture": type(ckpt.model).__name__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "tool_versions": tool_versions(),
-            "parity": {k: v.to_dict() for k, v in parity.items()},
-            "parity_audio": par.describe(),
-            # Sizes of the graphs before this metadata entry was added to them.
-            "graph_bytes": dict(graph_bytes),
-            "latency_s": {k: v["median_s"] for k, v in latency.items()},
-            "training": dict(ckpt.training_info) if ckpt.training_info else None,
-        },
+        extra=strip_paths(
+            {
+                "source_checkpoint": ckpt.source,
+                "source_labels": list(ckpt.source_labels),
+                "architecture": type(ckpt.model).__name__,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
+                "tool_versions": tool_versions(),
+                "parity": {k: v.to_dict() for k, v in parity.items()},
+                "parity_audio": par.describe(),
+                # Sizes of the graphs before this metadata entry was added to them.
+                "graph_bytes": dict(graph_bytes),
+                "latency_s": {k: v["median_s"] for k, v in latency.items()},
+                "latency_machine": _machine(),
+                "training": dict(ckpt.training_info) if ckpt.training_info else None,
+            }
+        ),
     )

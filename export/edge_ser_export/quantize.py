@@ -201,7 +201,7 @@ def prepare_for_quantization(src: Path, dst: Path, *, fuse: bool = True) -> Path
         logger.warning("symbolic shape inference failed (%s); retrying without it", exc)
         quant_pre_process(str(src), str(shaped), skip_symbolic_shape=True)
     if fuse:
-        optimize_model(shaped, dst, level="extended")
+        optimize_model(shaped, dst, level="extended", passes=False)
         shaped.unlink(missing_ok=True)
     return dst
 
