@@ -23,6 +23,7 @@ from .classifier import Classifier
 from .errors import EdgeSerError
 from .options import AGGREGATIONS, ClassifierOptions
 from .results import ClassificationResult
+from .stdin import STDIN_NAME, classify_stdin
 
 __all__ = ["add_arguments", "expand_inputs", "run"]
 
@@ -36,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="+",
         metavar="PATH",
-        help="audio files, folders (searched recursively) or glob patterns",
+        help="audio files, folders (searched recursively) or glob patterns; - reads one "
+        "recording from standard input",
     )
     parser.add_argument(
         "--model",
@@ -120,6 +122,9 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
     """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument."""
     found: list[tuple[str, Path | None]] = []
     for pattern in patterns:
+        if pattern == STDIN_NAME:  # standard input, as unix tools read it ('./-' is a file)
+            found.append((pattern, Path(pattern)))
+            continue
         path = Path(pattern)
         if path.exists():
             matches = [path]
@@ -158,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
             failed += _report(bar, name, _why_nothing(name))
             continue
         try:
-            result = clf.classify(path, progress=functools.partial(bar.update, index, name))
+            progress = functools.partial(bar.update, index, name)
+            if name == STDIN_NAME:
+                result = classify_stdin(clf, getattr(sys.stdin, "buffer", None), progress)
+            else:
+                result = clf.classify(path, progress=progress)
         except EdgeSerError as exc:
             failed += _report(bar, name, str(exc))
             continue
