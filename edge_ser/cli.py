@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from . import __version__
+from .cli_flags import flag_map, name_flags
 from .errors import EdgeSerError
 
 __all__ = ["main"]
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if module is not None:
             module.add_arguments(p)
-            p.set_defaults(_run=module.run)
+            p.set_defaults(_run=module.run, _flags=flag_map(p, getattr(module, "OPTION_FLAGS", {})))
     return parser
 
 
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args))
     except EdgeSerError as exc:
-        print(f"edge-ser {args.command}: error: {exc}", file=sys.stderr)
+        message = name_flags(str(exc), getattr(args, "_flags", {}))  # --window, not window_s
+        print(f"edge-ser {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("edge-ser: interrupted", file=sys.stderr)
