@@ -1,7 +1,7 @@
 """Live microphone input: :class:`Microphone` and the ``edge-ser listen`` loop.
 
 The microphone is read through sounddevice (a PortAudio binding), an optional dependency:
-``pip install "edge-ser[mic]"`` (on Linux, PortAudio itself comes from the system, e.g.
+``pip install sounddevice``, or the ``mic`` extra (on Linux, PortAudio itself comes from the system, e.g.
 ``apt install libportaudio2``). Chunks go into an ordinary :class:`~edge_ser.stream.Stream`,
 so on the same audio the windows and the final result equal those of file mode.
 
@@ -38,8 +38,8 @@ __all__ = [
 logger = logging.getLogger("edge_ser.listen")
 
 MIC_INSTALL_HINT = (
-    'pip install "edge-ser[mic]" (sounddevice); on Linux also the PortAudio library, '
-    "e.g. apt install libportaudio2"
+    'pip install sounddevice (in a clone of edge-ser: pip install -e ".[mic]"); on Linux '
+    "also the PortAudio library, e.g. apt install libportaudio2"
 )
 CHUNK_SECONDS = 0.1
 
