@@ -29,6 +29,7 @@ __all__ = [
     "MIC_INSTALL_HINT",
     "ChunkSource",
     "InputDevice",
+    "ListenResult",
     "Microphone",
     "MicrophoneError",
     "list_input_devices",

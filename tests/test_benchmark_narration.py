@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import edge_ser.benchmark
 import edge_ser.narrate
 from edge_ser.cli import main
 from edge_ser.narrate import BenchmarkNarrator
@@ -28,8 +31,22 @@ def test_stages_and_estimates_on_a_non_tty_stderr(
     assert stages == ["measuring cold start", "measuring latency", "measuring real-time factor"]
     assert all(re.search(r": about \d+ s$", line) for line in lines[1:-1])
     assert re.fullmatch(r"benchmark done in \d+ s", lines[-1])
-    assert main(["benchmark", "--model", str(tiny_model_dir), "--quiet", *QUICK]) == 0
-    assert capsys.readouterr().err == ""
+
+
+def test_quiet_says_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fake_run(*args: Any, progress: Any = None, **kwargs: Any) -> dict[str, Any]:
+        for stage in ("cold start", "latency", "real-time factor"):
+            progress(stage)
+        return {"rtf": 0.1}
+
+    monkeypatch.setattr(edge_ser.benchmark, "run_benchmark", fake_run)
+    assert main(["benchmark", "--quiet", "--json", *QUICK]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out) == {"rtf": 0.1}
+    assert main(["benchmark", "--json", *QUICK]) == 0  # the same run, narrated
+    assert capsys.readouterr().err.count("measuring ") == 3
 
 
 def test_estimate_follows_the_measured_latency(monkeypatch: pytest.MonkeyPatch) -> None:
