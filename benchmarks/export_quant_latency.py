@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = Path(os.environ.get("EDGE_SER_DATASETS") or REPO.parent / "shared" / "datasets")
 WINDOW_S = 8.0
 SR = 16000
 LABELS = ("anger", "happiness", "neutral", "sadness")

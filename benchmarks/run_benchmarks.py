@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+SHARED_DATASETS = Path(os.environ.get("EDGE_SER_DATASETS") or REPO.parent / "shared" / "datasets")
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "edge-ser-benchmarks"
 LABELS = ("anger", "happiness", "neutral", "sadness")

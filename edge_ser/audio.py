@@ -65,10 +65,13 @@ MAX_CHANNELS = 64
 # every later step (soxr, pre-emphasis, float32 sums) a factor 1e32 away from overflow.
 MAX_ABS_SAMPLE = 1e6
 BLOCK_SECONDS = 5.0
-# File name endings the CLI treats as audio when it walks a folder (formats libsndfile reads).
+# File name endings the CLI treats as audio when it walks a folder: formats libsndfile reads,
+# then those FFmpeg reads for it (edge_ser.decode_av: phone and browser recordings).
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-     ".au", ".snd", ".caf", ".w64", ".rf64", ".wv"}
+     ".au", ".snd", ".caf", ".w64", ".rf64", ".wv",
+     ".m4a", ".mp4", ".m4b", ".aac", ".3gp", ".3g2", ".amr", ".awb", ".webm", ".mka", ".mkv",
+     ".mov", ".wma", ".spx"}
 )  # fmt: skip
 
 
@@ -289,7 +292,12 @@ def open_audio(audio: object, sample_rate: int | None = None) -> AudioFile:
             "audio must be a path, a binary file object or a numpy array, "
             f"got {type(audio).__name__}"
         )
-    f = AudioFile(audio)  # type: ignore[arg-type]
+    try:
+        f = AudioFile(audio)  # type: ignore[arg-type]
+    except AudioDecodeError as exc:
+        from .decode_av import open_with_ffmpeg  # m4a, webm, 3gp, amr: what libsndfile refuses
+
+        f = open_with_ffmpeg(audio, exc)  # type: ignore[arg-type]
     if sample_rate is not None and sample_rate != f.sample_rate:
         f.close()
         raise UnsupportedAudioError(

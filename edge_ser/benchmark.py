@@ -632,13 +632,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"fresh processes timed for the cold start (median; default {DEFAULT_COLD_RUNS})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not report the stages and their expected duration on stderr",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from .narrate import BenchmarkNarrator
+
+    narrator = BenchmarkNarrator(
+        sys.stderr,
+        cold_runs=args.cold_runs,
+        windows=args.windows,
+        warmup=args.warmup,
+        minutes=args.minutes,
+    )
+
     def progress(stage: str) -> None:
-        if not args.json and sys.stderr.isatty():
-            print(f"measuring {stage}...", file=sys.stderr, flush=True)
+        if not args.quiet:
+            narrator(stage)
         logger.info("measuring %s", stage)
+
+    if not args.quiet:
+        narrator.start()
 
     report = run_benchmark(
         args.model,
@@ -649,6 +667,8 @@ def run(args: argparse.Namespace) -> int:
         cold_runs=args.cold_runs,
         progress=progress,
     )
+    if not args.quiet:
+        narrator.done()
     if args.json:
         print(json.dumps(report))
     else:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from . import __version__
+from .cli_flags import flag_map, name_flags
 from .errors import EdgeSerError
 
 __all__ = ["main"]
@@ -22,6 +23,7 @@ __all__ = ["main"]
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("edge_ser.cli_classify", "classify the emotion in audio files"),
+    "listen": ("edge_ser.cli_listen", "classify the microphone live, window by window"),
     "benchmark": ("edge_ser.benchmark", "measure latency, real-time factor and memory"),
     "export": ("edge_ser_export.cli", "export a fine-tuned checkpoint to (int8) ONNX / ORT"),
     "train": ("edge_ser_train.cli", "fine-tune DistilHuBERT on emotion corpora"),
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if module is not None:
             module.add_arguments(p)
-            p.set_defaults(_run=module.run)
+            p.set_defaults(_run=module.run, _flags=flag_map(p, getattr(module, "OPTION_FLAGS", {})))
     return parser
 
 
@@ -86,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args))
     except EdgeSerError as exc:
-        print(f"edge-ser {args.command}: error: {exc}", file=sys.stderr)
+        message = name_flags(str(exc), getattr(args, "_flags", {}))  # --window, not window_s
+        print(f"edge-ser {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("edge-ser: interrupted", file=sys.stderr)

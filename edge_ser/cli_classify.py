@@ -9,26 +9,42 @@ no model).
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import glob
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .audio import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, open_audio
 from .classifier import Classifier
-from .errors import EdgeSerError
+from .errors import EdgeSerError, OptionsError
 from .options import AGGREGATIONS, ClassifierOptions
 from .results import ClassificationResult
+from .stdin import STDIN_NAME, classify_stdin
+from .walk import walk_files
 
-__all__ = ["add_arguments", "expand_inputs", "run"]
+__all__ = ["OPTION_FLAGS", "add_arguments", "expand_inputs", "run"]
 
 logger = logging.getLogger("edge_ser.cli")
 
 LONG_FILE_S = 60.0  # a single file this long gets a progress bar
+FORMATS = ("table", "json", "csv")
+# Option fields whose flag is not their name (errors name the flag: see cli_flags).
+OPTION_FLAGS = {
+    "WindowOptions.window_s": "--window",
+    "WindowOptions.overlap_s": "--overlap",
+    "WindowOptions.min_window_s": "--min-window",
+    "VadOptions.aggressiveness": "--vad-aggressiveness",
+    "VadOptions.enabled": "--no-vad",
+    "AggregationOptions.method": "--aggregation",
+    "AggregationOptions.min_speech_ratio": "--min-speech-ratio",
+    "SessionOptions.intra_op_threads": "--threads",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="+",
         metavar="PATH",
-        help="audio files, folders (searched recursively) or glob patterns",
+        help="audio files, folders (searched recursively) or glob patterns; - reads one "
+        "recording from standard input",
     )
     parser.add_argument(
         "--model",
@@ -45,7 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model folder or .onnx/.ort file (default: the bundled model)",
     )
     parser.add_argument(
-        "--json", action="store_true", help="print one JSON object per input file per line"
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="table (default), json (one object per file per line) or csv (a header, then "
+        "one row per file)",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
+    parser.add_argument(
+        "--basename",
+        action="store_true",
+        help="table: show file names only (default: paths relative to the working folder)",
     )
     parser.add_argument(
         "--timeline", action="store_true", help="table mode: also print one row per window"
@@ -120,6 +147,9 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
     """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument."""
     found: list[tuple[str, Path | None]] = []
     for pattern in patterns:
+        if pattern == STDIN_NAME:  # standard input, as unix tools read it ('./-' is a file)
+            found.append((pattern, Path(pattern)))
+            continue
         path = Path(pattern)
         if path.exists():
             matches = [path]
@@ -131,11 +161,7 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
             found.append((pattern, None))
         for match in matches:
             if match.is_dir():
-                files = sorted(
-                    f
-                    for f in match.rglob("*")
-                    if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-                )
+                files = walk_files(match, AUDIO_EXTENSIONS)  # symlinks followed, loops not
                 found.extend((str(f), f) for f in files)
                 if not files:
                     found.append((str(match), None))
@@ -148,17 +174,26 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    fmt = "json" if args.json else (args.format or "table")
+    if args.json and args.format not in (None, "json"):
+        raise OptionsError(f"--json and --format {args.format} disagree; give one of them")
     clf = Classifier(args.model, options_from_args(args))
     inputs = expand_inputs(list(args.paths))
-    table = None if args.json else _Table(sys.stdout, [name for name, _ in inputs], args.timeline)
-    bar = _ProgressBar(sys.stderr, len(inputs))
+    names = [_display_name(name, args.basename) for name, _ in inputs]
+    table = _Table(sys.stdout, names, args.timeline) if fmt == "table" else None
+    rows = CsvRows(sys.stdout, clf.labels) if fmt == "csv" else None
+    bar = _ProgressBar(sys.stderr, len(inputs), paths=[p for _, p in inputs])
     failed = 0
     for index, (name, path) in enumerate(inputs):
         if path is None:
             failed += _report(bar, name, _why_nothing(name))
             continue
         try:
-            result = clf.classify(path, progress=functools.partial(bar.update, index, name))
+            progress = functools.partial(bar.update, index, name)
+            if name == STDIN_NAME:
+                result = classify_stdin(clf, getattr(sys.stdin, "buffer", None), progress)
+            else:
+                result = clf.classify(path, progress=progress)
         except EdgeSerError as exc:
             failed += _report(bar, name, str(exc))
             continue
@@ -169,12 +204,27 @@ def run(args: argparse.Namespace) -> int:
             )
             continue
         bar.clear()
-        if table is None:
-            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+        if table is not None:
+            table.row(names[index], result)
+        elif rows is not None:
+            rows.row(name, result)
         else:
-            table.row(name, result)
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
     bar.clear()
     return 1 if failed else 0
+
+
+def _display_name(name: str, basename: bool) -> str:
+    """The table's name for an input: relative to the working folder when inside it."""
+    if name == STDIN_NAME:
+        return name
+    if basename:
+        return os.path.basename(name.rstrip(os.sep)) or name
+    try:
+        relative = os.path.relpath(os.path.abspath(name))
+    except ValueError:  # another drive (Windows)
+        return name
+    return name if relative.startswith(os.pardir) else relative
 
 
 def _why_nothing(name: str) -> str:
@@ -204,17 +254,22 @@ class _Table:
         if not self._header:
             self._print(
                 f"{'FILE':<{self.width}}  {'LABEL':<11}  {'SCORE':>5}  {'DURATION':>8}  WINDOWS"
+                "  NOTE"
             )
             self._header = True
         label = result.label or "(no speech)"
         score = f"{result.scores[result.label]:.3f}" if result.label else "-"
         duration, count = f"{result.duration:.1f}s", len(result.windows)
-        self._print(f"{name:<{self.width}}  {label:<11}  {score:>5}  {duration:>8}  {count:>7}")
+        note = "  low confidence" if result.low_confidence else ""
+        self._print(
+            f"{name:<{self.width}}  {label:<11}  {score:>5}  {duration:>8}  {count:>7}{note}"
+        )
         if self.timeline:
             for w in result.windows:
                 self._print(
                     f"  {w.start:8.2f} - {w.end:8.2f} s  {w.label:<11}  {w.confidence:.3f}  "
                     f"speech {w.speech_ratio:4.0%}"
+                    + ("  low confidence" if w.low_confidence else "")
                 )
 
     def _print(self, line: str) -> None:
@@ -222,32 +277,104 @@ class _Table:
 
 
 class _ProgressBar:
-    """A one-line progress bar on a terminal; silent when the stream is not a TTY."""
+    """A one-line progress bar on a terminal; silent when the stream is not a TTY.
 
-    def __init__(self, out: TextIO, files: int, width: int = 30) -> None:
+    Progress is measured in seconds of audio, not in files, so one long recording among
+    short ones moves the bar as it is decoded; the ETA extrapolates the time so far. The
+    durations come from the files' headers, read only when the bar is shown.
+    """
+
+    def __init__(
+        self, out: TextIO, files: int, width: int = 30, paths: list[Path | None] | None = None
+    ) -> None:
         self.out = out
         self.files = files
         self.width = width
         self.enabled = bool(getattr(out, "isatty", lambda: False)())
         self._shown = False
         self._last = 0.0
+        self._started: float | None = None
+        self._seconds: list[float | None] | None = None
+        if self.enabled and paths is not None and files > 1:
+            self._seconds = [_probe_seconds(p) for p in paths]
 
     def update(self, index: int, name: str, done: float, total: float) -> None:
         if not self.enabled or (self.files < 2 and total < LONG_FILE_S):
             return
         now = time.monotonic()
+        if self._started is None:
+            self._started = now
         if now - self._last < 0.1:
             return
         self._last = now
-        fraction = (index + (done / total if total > 0 else 1.0)) / self.files
+        fraction = min(1.0, self._fraction(index, done, total))
         filled = round(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        self.out.write(f"\r[{bar}] {index + 1}/{self.files} {fraction:4.0%} {name[-40:]}\x1b[K")
+        elapsed = now - self._started
+        eta = ""
+        if fraction > 0.01 and elapsed > 1.0:
+            eta = f" ETA {_clock(elapsed / fraction * (1.0 - fraction))}"
+        self.out.write(
+            f"\r[{bar}] {index + 1}/{self.files} {fraction:4.0%}{eta} {name[-40:]}\x1b[K"
+        )
         self.out.flush()
         self._shown = True
+
+    def _fraction(self, index: int, done: float, total: float) -> float:
+        seconds = self._seconds
+        if seconds is None:
+            return (index + (done / total if total > 0 else 1.0)) / self.files
+        if total > 0:
+            seconds[index] = total  # the decoder's figure, for a file the probe missed
+        known = [s for s in seconds if s]
+        guess = sum(known) / len(known) if known else 1.0  # unreadable, stdin: an average
+        sizes = [s or guess for s in seconds]
+        return (sum(sizes[:index]) + min(done, sizes[index])) / sum(sizes)
 
     def clear(self) -> None:
         if self._shown:
             self.out.write("\r\x1b[K")
             self.out.flush()
             self._shown = False
+
+
+def _probe_seconds(path: Path | None) -> float | None:
+    if path is None or str(path) == STDIN_NAME:
+        return None
+    try:
+        with open_audio(path) as f:
+            return f.duration or None
+    except (EdgeSerError, OSError):
+        return None
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
+class CsvRows:
+    """``--format csv``: a header, then one row per file (scores one column per label)."""
+
+    def __init__(self, out: TextIO, labels: tuple[str, ...]) -> None:
+        self.out = out
+        self.labels = labels
+        self._writer = csv.writer(out, lineterminator="\n")
+        self._header = False
+
+    def row(self, name: str, result: ClassificationResult) -> None:
+        if not self._header:
+            self._writer.writerow(
+                ["path", "label", "score", "low_confidence", "duration", "speech_duration",
+                 "windows", *(f"score_{label}" for label in self.labels)]
+            )  # fmt: skip
+            self._header = True
+        top = f"{result.scores[result.label]:.6f}" if result.label else ""
+        self._writer.writerow(
+            [name, result.label or "", top, int(result.low_confidence), f"{result.duration:.3f}",
+             f"{result.speech_duration:.3f}", len(result.windows),
+             *(f"{result.scores[k]:.6f}" if k in result.scores else "" for k in self.labels)]
+        )  # fmt: skip
+        self.out.flush()

@@ -106,7 +106,8 @@ class ModelMetadata:
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
     quantization: str = "none"
     format_version: int = METADATA_VERSION
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Left out of repr(): the training record alone is ~8 KB. str() gives a summary.
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.labels, str):
@@ -150,6 +151,24 @@ class ModelMetadata:
                 f"metadata format_version {self.format_version} is newer than this edge-ser "
                 f"understands ({METADATA_VERSION}); upgrade edge-ser"
             )
+
+    def __str__(self) -> str:
+        """A short summary: what ``print(clf.metadata)`` shows (the full record: to_json())."""
+        lines = [
+            f"labels: {', '.join(self.labels)}",
+            f"input: {self.input_kind} audio at {self.sample_rate} Hz, windows up to "
+            f"{self.max_window_s:g} s",
+            f"quantization: {self.quantization}",
+        ]
+        arch = self.extra.get("architecture")
+        if arch:
+            lines.append(f"architecture: {arch}")
+        source = self.extra.get("source_checkpoint")
+        if source:
+            lines.append(f"exported from: {source}")
+        if self.extra:
+            lines.append(f"extra: {', '.join(sorted(self.extra))} (see to_dict())")
+        return "\n".join(lines)
 
     # -- serialisation -------------------------------------------------------------------
 

@@ -8,7 +8,29 @@ from typing import Any
 
 from .options import ClassifierOptions
 
-__all__ = ["ClassificationResult", "SpeechRegion", "WindowResult"]
+__all__ = [
+    "LOW_CONFIDENCE_MARGIN",
+    "LOW_CONFIDENCE_TOP",
+    "ClassificationResult",
+    "SpeechRegion",
+    "WindowResult",
+    "is_low_confidence",
+]
+
+# A label is flagged low-confidence when its probability is below LOW_CONFIDENCE_TOP, or
+# when it leads the runner-up by less than LOW_CONFIDENCE_MARGIN: a near tie, where the
+# int8 model is also most likely to disagree with fp32 (see the model card).
+LOW_CONFIDENCE_TOP = 0.5
+LOW_CONFIDENCE_MARGIN = 0.1
+
+
+def is_low_confidence(scores: Mapping[str, float]) -> bool:
+    """Whether ``scores`` (label -> probability) make a low-confidence label (see above)."""
+    ranked = sorted((float(v) for v in scores.values()), reverse=True)
+    if not ranked:
+        return False
+    runner_up = ranked[1] if len(ranked) > 1 else 0.0
+    return ranked[0] < LOW_CONFIDENCE_TOP or ranked[0] - runner_up < LOW_CONFIDENCE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,11 @@ class WindowResult:
     def confidence(self) -> float:
         return float(self.scores[self.label])
 
+    @property
+    def low_confidence(self) -> bool:
+        """See :func:`is_low_confidence`."""
+        return is_low_confidence(self.scores)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": round(self.start, 6),
@@ -58,6 +85,7 @@ class WindowResult:
             "label": self.label,
             "scores": {k: float(v) for k, v in self.scores.items()},
             "speech_ratio": round(self.speech_ratio, 6),
+            "low_confidence": self.low_confidence,
         }
 
 
@@ -101,11 +129,18 @@ class ClassificationResult:
     def speech_ratio(self) -> float:
         return self.speech_duration / self.duration if self.duration > 0 else 0.0
 
+    @property
+    def low_confidence(self) -> bool:
+        """The top score is below ``LOW_CONFIDENCE_TOP`` or within ``LOW_CONFIDENCE_MARGIN``
+        of the runner-up (False for no speech)."""
+        return is_low_confidence(self.scores)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.source,
             "label": self.label,
             "scores": {k: float(v) for k, v in self.scores.items()},
+            "low_confidence": self.low_confidence,
             "duration": round(self.duration, 6),
             "speech_duration": round(self.speech_duration, 6),
             "aggregation": self.aggregation,

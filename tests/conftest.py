@@ -17,7 +17,11 @@ import pytest
 import soundfile as sf
 
 LABELS = ("anger", "happiness", "neutral", "sadness")
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# The real corpora: $EDGE_SER_DATASETS, by default the development machine's ../shared/datasets.
+SHARED_DATASETS = Path(
+    os.environ.get("EDGE_SER_DATASETS")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+)
 
 
 def make_tiny_checkpoint(

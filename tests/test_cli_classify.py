@@ -63,8 +63,9 @@ def test_table_with_timeline(
     path = audio_dir / "a.wav"
     assert main(["classify", "--model", str(tiny_model_dir), "--timeline", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["FILE", "LABEL", "SCORE", "DURATION", "WINDOWS"]
-    name, label, score, duration, windows = lines[1].split()
+    assert lines[0].split() == ["FILE", "LABEL", "SCORE", "DURATION", "WINDOWS", "NOTE"]
+    name, label, score, duration, windows, *note = lines[1].split()
+    assert note in ([], ["low", "confidence"])
     assert name == str(path) and duration == "9.0s"
     assert 0 < float(score) <= 1 and label.isalpha()
     assert len(lines) == 2 + int(windows)  # one timeline row per window

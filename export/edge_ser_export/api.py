@@ -272,12 +272,21 @@ class _Export:
                 fp32_probs, probs, ("onnx fp32", f"onnx {self.mode} int8")
             )
             if quant.top1_agreement < 0.99:
+                hint = (
+                    "measured on synthetic audio, which says little: pass real speech with "
+                    "--parity-audio or --calibration"
+                    if par.source == "synthetic"
+                    else "int8 flips labels where fp32 is near a tie; try --fp32-conv-layers 3 "
+                    "(see the README)"
+                )
                 logger.warning(
-                    "%s int8 agrees with fp32 on %.1f%% of %d %s windows (target: 99%%)",
+                    "%s int8 agrees with fp32 on the top label of %.1f%% of %d %s windows "
+                    "(target: 99%%); %s",
                     self.mode,
                     100 * quant.top1_agreement,
                     quant.windows,
                     par.source,
+                    hint,
                 )
 
         raw_tmp: Path | None = None
@@ -383,6 +392,19 @@ class _Export:
                 round(ckpt.max_window_s * SAMPLE_RATE),
                 self.max_calibration_windows,
             )
+            if len(windows) < self.max_calibration_windows:
+                found = cal.describe()
+                logger.warning(
+                    "calibration: %d of the %d windows asked for (%.1f s each): the "
+                    "calibration audio held %.1f s of speech in %s file(s) (others are kept "
+                    "for the parity checks); static int8 is calibrated on that alone: give "
+                    "more speech (longer or more recordings), or --quantize dynamic",
+                    len(windows),
+                    self.max_calibration_windows,
+                    windows[0].shape[0] / SAMPLE_RATE if windows else 0.0,
+                    float(found.get("seconds") or 0.0),  # type: ignore[arg-type]
+                    found.get("files"),
+                )
             self.calibration_info = {
                 **cal.describe(),
                 "windows": len(windows),

@@ -223,6 +223,33 @@ def _check_config(
     return tuple(names)
 
 
+def _warn_random_weights(source: str, loading: Mapping[str, Any]) -> None:
+    """Say in plain words what weights missing from the checkpoint mean for the export."""
+    missing = sorted(str(k) for k in loading.get("missing_keys") or ())
+    if not missing:
+        return
+    head = [k for k in missing if k.split(".")[0] in ("classifier", "projector")]
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    if len(head) == len(missing):
+        what = (
+            "the classification head is random, so the exported model's labels are chance; "
+            "this is a base model, not a fine-tuned classifier: fine-tune it first "
+            "(edge-ser train --pretrained ...)"
+        )
+    else:
+        what = (
+            "the exported model computes with random values there, so its labels are not "
+            "meaningful: check that this is the fine-tuned checkpoint you meant"
+        )
+    logger.warning(
+        "%s: %d weight(s) are not in the checkpoint and were randomly initialised (%s); %s",
+        source,
+        len(missing),
+        shown,
+        what,
+    )
+
+
 def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
     """Load a checkpoint folder or hub id, validate it and return the model in eval mode.
 
@@ -267,11 +294,16 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
     labels = map_labels(source_labels)
 
     model_cls = getattr(transformers, SUPPORTED_ARCHITECTURES[config.model_type])
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # its load report: replaced by ours below
     try:
-        model = model_cls.from_pretrained(source)
+        model, loading = model_cls.from_pretrained(source, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ExportError(f"cannot load the weights of checkpoint {source}: {exc}") from exc
+    finally:
+        transformers.logging.set_verbosity(verbosity)
     model.eval()
+    _warn_random_weights(source, loading)
 
     info = _read_training_info(folder)
     max_window_s = _max_window_from(info)

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint",
         metavar="CHECKPOINT",
         help="a save_pretrained folder or hub id of a HuBERT/DistilHuBERT, wav2vec2 or WavLM "
-        "audio-classification model, or the output folder of `edge-ser train`",
+        "audio-classification model, or the output folder of `edge-ser train`; or 'bundled': "
+        "the bundled default model as it is, with its raw-PCM variant and (--ort) the files "
+        "for ONNX Runtime Mobile",
     )
     parser.add_argument(
         "--out", "-o", required=True, type=Path, metavar="DIR", help="the model folder to write"
@@ -99,6 +101,12 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.checkpoint == "bundled":  # a folder of that name: pass ./bundled
+        from .bundled import export_bundled
+
+        done = export_bundled(args.out, ort=args.ort, raw_variant=args.raw_variant)
+        print(done.summary())
+        return 0
     from .api import export_model
 
     try:  # transformers' per-shard progress bars add nothing to ours

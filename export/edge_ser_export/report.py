@@ -87,10 +87,16 @@ class ExportReport:
         """A few human-readable lines (what the CLI prints)."""
         mb = 1e6
         lines = [f"exported {self.quantization} model to {self.out_dir}"]
+        written = {n: b for n, b in self.sizes.items() if (self.out_dir / n).is_file()}
         lines.append(
-            "  files: "
-            + ", ".join(f"{name} {size / mb:.1f} MB" for name, size in self.sizes.items())
+            "  files: " + ", ".join(f"{name} {size / mb:.1f} MB" for name, size in written.items())
         )
+        reference = {n: b for n, b in self.sizes.items() if n not in written}
+        if reference:  # e.g. the fp32 graph: a size to compare with, not a file
+            lines.append(
+                "  not written, for comparison: "
+                + ", ".join(f"{name} {size / mb:.1f} MB" for name, size in reference.items())
+            )
         for name, p in self.parity.items():
             lines.append(
                 f"  parity {name}: max |dp| {p.max_abs_diff:.2g}, "

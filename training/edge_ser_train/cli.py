@@ -20,12 +20,33 @@ import dataclasses
 import sys
 from typing import Any
 
-from .data import DEFAULT_AUGMENT
+from edge_ser.errors import TrainingError
+
+from .data import DEFAULT_AUGMENT, AugmentOptions
 from .options import TrainOptions
 
 __all__ = ["add_arguments", "run"]
 
 S = argparse.SUPPRESS
+
+
+def describe_augment(a: AugmentOptions) -> str:
+    """The preset in words, from its values (so --help cannot go stale again)."""
+    colors = {0.0: "white", 1.0: "pink", 2.0: "brown"}
+    parts = []
+    if a.speed:
+        parts.append(f"speed {a.speed[0]:g}-{a.speed[1]:g}")
+    if a.gain_db:
+        parts.append(f"gain {a.gain_db[0]:g} to {a.gain_db[1]:g} dB")
+    if a.noise_snr_db:
+        names = "/".join(colors.get(c, f"slope {c:g}") for c in a.noise_colors)
+        parts.append(f"{names} noise at {a.noise_snr_db[0]:g}-{a.noise_snr_db[1]:g} dB SNR")
+    if a.eq_db:
+        band = " and a telephone-like band limit" if a.band_limit else ""
+        parts.append(f"a random EQ of up to +-{a.eq_db:g} dB{band}")
+    if a.reverb_rt60:
+        parts.append(f"room reverb RT60 {a.reverb_rt60[0]:g}-{a.reverb_rt60[1]:g} s")
+    return ", ".join(parts) + f"; each with p={a.probability:g}"
 
 
 def _labels(text: str) -> tuple[str, ...]:
@@ -60,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=S,
         metavar="SPEC",
         help="none (default: train on all), loso (IEMOCAP leave-one-session-out), "
-        "speakers:K (leave-speakers-out K-fold), cross:CORPUS",
+        "speakers:K (leave-speakers-out K-fold), cross:CORPUS (test on that corpus, train "
+        "on the others), holdout:CORPUS/SPEAKER[,CORPUS/SPEAKER...] (test on those speakers)",
     )
     g.add_argument(
         "--fold",
@@ -206,7 +228,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--augment",
         action="store_true",
         default=S,
-        help="speed 0.9-1.1 and white noise at 15-40 dB SNR, each with p=0.5",
+        help=f"the default augmentation: {describe_augment(DEFAULT_AUGMENT)}",
     )
 
     r = parser.add_argument_group("run")
@@ -234,6 +256,12 @@ def _options(args: argparse.Namespace) -> TrainOptions:
     config = getattr(args, "config", None)
     if config is not None:
         return TrainOptions.from_json(config, **given)
+    missing = [f"--{name}" for name in ("data", "out") if name not in given]
+    if missing:
+        raise TrainingError(
+            f"edge-ser train needs {' and '.join(missing)} (e.g. --data DIR[:CORPUS] --out DIR), "
+            "or --config FILE.json holding them; see edge-ser train --help"
+        )
     return TrainOptions.from_dict(given)
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from edge_ser.errors import TrainingError
+from edge_ser.walk import walk_files
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -53,6 +54,7 @@ __all__ = [
     "Record",
     "canonical_corpus_name",
     "detect_corpus",
+    "expected_layout",
     "filter_speakers",
     "label_counts",
     "load_corpus",
@@ -133,12 +135,8 @@ class CorpusOptions:
 
 
 def _audio_files(root: Path) -> Iterator[Path]:
-    """Audio files under ``root``, recursively, in a stable order."""
-    for p in sorted(root.rglob("*")):
-        if p.name.startswith(".") or p.suffix.lower() not in AUDIO_EXTENSIONS:
-            continue
-        if p.is_file():
-            yield p
+    """Audio files under ``root``, recursively, in a stable order (symlinks followed)."""
+    yield from walk_files(root, AUDIO_EXTENSIONS, hidden=False)
 
 
 def _require_dir(root: Path, corpus: str) -> None:
@@ -572,10 +570,18 @@ def load_corpus(
         records = CORPORA[corpus](Path(root), opts)
     if not records:
         raise TrainingError(
-            f"no usable {corpus} files under {root} (accepted: "
-            f"{', '.join(AUDIO_EXTENSIONS)} in the corpus's own layout)"
+            f"no usable {corpus} files under {root}; expected the layout {expected_layout(corpus)} "
+            f"(files: {', '.join(AUDIO_EXTENSIONS)})"
         )
     return records
+
+
+def expected_layout(corpus: str) -> str:
+    """The folder layout a loader expects, in one line (the first line of its docstring)."""
+    if corpus == "manifest":
+        return "a .csv manifest with columns path,label,speaker"
+    doc = (CORPORA[corpus].__doc__ or corpus).strip().splitlines()[0]
+    return doc.replace("``", "").rstrip(".")
 
 
 def filter_speakers(records: Sequence[Record], speakers: Iterable[str]) -> list[Record]:

@@ -2,7 +2,7 @@
 
 Example::
 
-    edge-ser evaluate --model models/edge-ser --corpus ravdess --data ../shared/datasets/ravdess
+    edge-ser evaluate --model models/edge-ser --corpus ravdess --data DATASETS/ravdess
     edge-ser evaluate --model out/model --corpus savee --data savee --speakers DC JE --json
 
 Prints UA, WA, macro-F1, per-class F1 and the confusion matrix (``--json``: one object with

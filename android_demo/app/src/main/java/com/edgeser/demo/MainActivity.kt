@@ -102,7 +102,8 @@ class MainActivity : Activity() {
         }
         throw FileNotFoundException(
             "no ${MODEL_ASSETS.joinToString(" or ")} in the app's assets: export the model with " +
-                "`edge-ser export CHECKPOINT --out DIR --ort` and copy DIR/model_raw.ort to app/src/main/assets/"
+                "`edge-ser export bundled --out DIR --ort` (or CHECKPOINT instead of bundled) " +
+                "and copy DIR/model_raw.ort to app/src/main/assets/"
         )
     }
 
