@@ -48,11 +48,13 @@ from edge_ser.errors import ExportError
 __all__ = [
     "DEFAULT_CALIBRATION_METHOD",
     "DYNAMIC_OP_TYPES",
+    "FRONT_END_SCOPE",
     "QUANTIZE_MODES",
     "STATIC_OP_TYPES",
     "WindowCalibrationReader",
     "activation_matmul_nodes",
     "classifier_nodes",
+    "front_end_nodes",
     "leading_conv_nodes",
     "prepare_for_quantization",
     "quantize_dynamic_model",
@@ -140,6 +142,17 @@ def waveform_conv_nodes(model: onnx.ModelProto) -> list[str]:
     return names
 
 
+# Node-name prefix of an in-graph front end (Whisper's log-mel: torch.onnx names nodes by
+# module path, and the wrapper's front end is the module ``log_mel``).
+FRONT_END_SCOPE = "/log_mel/"
+
+
+def front_end_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes of the in-graph log-mel front end: kept in fp32 (its power spectrum spans 10
+    decades before the log; 256 levels would flatten it) and it is cheap."""
+    return [n.name for n in model.graph.node if n.name.startswith(FRONT_END_SCOPE)]
+
+
 def leading_conv_nodes(model: onnx.ModelProto, n: int) -> list[str]:
     """Names of the first ``n`` ungrouped Conv nodes in graph order: the conv feature
     encoder's layers, the waveform conv first (the grouped positional conv comes later)."""
@@ -214,12 +227,15 @@ def quantize_dynamic_model(
     weight_type: str = "uint8",
     keep_waveform_conv: bool = True,
     keep_classifier: bool = True,
+    extra_exclude: Sequence[str] = (),
 ) -> Path:
     """Dynamic int8 quantisation (weights int8 in the file, activations quantised at run time)."""
     model = onnx.load(str(src))
-    exclude = waveform_conv_nodes(model) if keep_waveform_conv else []
+    exclude = list(extra_exclude)
+    exclude += waveform_conv_nodes(model) if keep_waveform_conv else []
     if keep_classifier:
         exclude += classifier_nodes(model)
+    exclude = list(dict.fromkeys(exclude))
     try:
         with _quiet_ort_quantizer():
             quantize_dynamic(
@@ -275,6 +291,7 @@ def quantize_static_model(
         exclude += classifier_nodes(model)
     if matmul_const_b_only:
         exclude += activation_matmul_nodes(model)
+    exclude = list(dict.fromkeys(exclude))
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
