@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,11 +209,18 @@ def prepare_for_quantization(src: Path, dst: Path, *, fuse: bool = True) -> Path
     from .optimize import optimize_model
 
     shaped = dst.with_name(dst.stem + ".shaped.onnx") if fuse else dst
+    # ORT's shape inference writes temporary files (sym_shape_infer_temp.onnx, *.data) into
+    # the working directory when it fails (it does on Whisper's graph): run it in dst's folder.
+    cwd = os.getcwd()
+    os.chdir(dst.resolve().parent)
     try:
-        quant_pre_process(str(src), str(shaped), skip_symbolic_shape=False)
-    except Exception as exc:  # symbolic shape inference can fail on unusual graphs
-        logger.warning("symbolic shape inference failed (%s); retrying without it", exc)
-        quant_pre_process(str(src), str(shaped), skip_symbolic_shape=True)
+        try:
+            quant_pre_process(str(src.resolve()), str(shaped.resolve()), skip_symbolic_shape=False)
+        except Exception as exc:  # symbolic shape inference can fail on unusual graphs
+            logger.warning("symbolic shape inference failed (%s); retrying without it", exc)
+            quant_pre_process(str(src.resolve()), str(shaped.resolve()), skip_symbolic_shape=True)
+    finally:
+        os.chdir(cwd)
     if fuse:
         optimize_model(shaped, dst, level="extended", passes=False)
         shaped.unlink(missing_ok=True)
