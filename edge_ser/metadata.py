@@ -24,6 +24,7 @@ from typing import Any, Literal
 from .errors import ModelMetadataError
 
 __all__ = [
+    "FRONT_ENDS",
     "METADATA_FILENAME",
     "METADATA_KEY",
     "METADATA_VERSION",
@@ -36,6 +37,11 @@ METADATA_FILENAME = "edge_ser.json"
 METADATA_VERSION = 1
 
 InputKind = Literal["preprocessed", "raw_pcm"]
+# What the graph does first with its input samples (both take PCM; neither needs DSP in
+# the runtime): ``waveform``, a conv stack on the samples (HuBERT, wav2vec2, WavLM);
+# ``log_mel``, Whisper's log-mel spectrogram computed in the graph, then its encoder.
+FrontEnd = Literal["waveform", "log_mel"]
+FRONT_ENDS: tuple[str, ...] = ("waveform", "log_mel")
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,12 @@ class ModelMetadata:
         logits_name: the logits output, if any.
         input_kind: ``preprocessed`` (the runtime preprocesses) or ``raw_pcm`` (the graph
             does the preprocessing itself: the app-friendly variant).
-        preprocessing: see :class:`PreprocessingConfig`.
+        preprocessing: see :class:`PreprocessingConfig` (what the runtime applies before
+            the graph; a Whisper model's has no pre-emphasis).
+        front_end: ``waveform`` (the graph's first layer is a conv on the samples) or
+            ``log_mel`` (it computes Whisper's log-mel spectrogram itself). Metadata without
+            it is ``waveform``, and ``to_dict`` leaves the default out, so older metadata
+            reads and writes back unchanged.
         quantization: ``none``, ``dynamic`` or ``static``.
         extra: free-form provenance: parity figures, tool versions, source checkpoint.
     """
@@ -108,6 +119,7 @@ class ModelMetadata:
     format_version: int = METADATA_VERSION
     # Left out of repr(): the training record alone is ~8 KB. str() gives a summary.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    front_end: FrontEnd = "waveform"
 
     def __post_init__(self) -> None:
         if isinstance(self.labels, str):
@@ -146,6 +158,11 @@ class ModelMetadata:
             raise ModelMetadataError(
                 f"metadata input_kind must be 'preprocessed' or 'raw_pcm', got {self.input_kind!r}"
             )
+        if self.front_end not in FRONT_ENDS:
+            raise ModelMetadataError(
+                f"metadata front_end must be one of {', '.join(map(repr, FRONT_ENDS))}, got "
+                f"{self.front_end!r} (a model for a newer edge-ser? upgrade edge-ser)"
+            )
         if self.format_version > METADATA_VERSION:
             raise ModelMetadataError(
                 f"metadata format_version {self.format_version} is newer than this edge-ser "
@@ -160,6 +177,8 @@ class ModelMetadata:
             f"{self.max_window_s:g} s",
             f"quantization: {self.quantization}",
         ]
+        if self.front_end != "waveform":
+            lines.append(f"front end: {self.front_end} (inside the model)")
         arch = self.extra.get("architecture")
         if arch:
             lines.append(f"architecture: {arch}")
@@ -176,6 +195,8 @@ class ModelMetadata:
         data = dataclasses.asdict(self)
         data["labels"] = list(self.labels)
         data["extra"] = dict(self.extra)
+        if self.front_end == "waveform":
+            del data["front_end"]  # the default: metadata of waveform models stays as it was
         return data
 
     def to_json(self) -> str:

@@ -80,7 +80,9 @@ class Model:
         Each window is preprocessed as in training (unless the graph does it: ``raw_pcm``),
         then zero-padded at the end to ``min_input_samples`` if shorter, because the conv
         front end rejects shorter inputs. Only windows of equal length share a batch: the
-        first group norm spans the whole input, so padding would change the result.
+        first group norm of a ``waveform`` front end, and the dynamic-range floor and the
+        mean over frames of a ``log_mel`` (Whisper) one, span the whole input, so padding
+        would change the result.
         """
         inputs = [self.prepare_input(w) for w in windows]
         limit = min(batch_size, self.max_batch) if self.max_batch else batch_size
@@ -264,6 +266,17 @@ def _checked(session: ort.InferenceSession, md: ModelMetadata, source: str) -> M
     if md.logits_name is not None and md.logits_name not in outputs:
         logger.warning("%s: metadata logits_name %r is not a graph output", source, md.logits_name)
     max_batch = in_shape[0] if isinstance(in_shape[0], int) and in_shape[0] > 0 else None
+    pre = md.preprocessing
+    # Both front ends take PCM: the metadata's preprocessing is all the runtime applies.
+    logger.debug(
+        "%s: %s front end, %s input; preprocessing: trim %s dB, pre-emphasis %s, peak %s",
+        source,
+        md.front_end,
+        md.input_kind,
+        pre.trim_top_db,
+        pre.pre_emphasis,
+        pre.peak if pre.peak_normalize else "off",
+    )
     model = Model(session=session, metadata=md, source=source, max_batch=max_batch)
     return _probed(model)
 

@@ -420,7 +420,7 @@ def test_checkpoint_with_duplicate_classes(copied_checkpoint: Path, tmp_path: Pa
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_type": "whisper"}, "unsupported architecture 'whisper'"),
+        ({"model_type": "data2vec-audio"}, "unsupported architecture 'data2vec-audio'"),
         ({"architectures": ["HubertForCTC"]}, "not an audio classifier"),
     ],
 )

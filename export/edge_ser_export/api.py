@@ -3,8 +3,10 @@
 The pipeline (each step a path-in, path-out function in its own module):
 
 1. load and validate the checkpoint (:mod:`.checkpoint`);
-2. export the fp32 graph (:mod:`.onnx_export`) and check it against torch on speech windows
-   (:mod:`.parity`; :class:`~edge_ser.errors.ParityError` above ``tolerance``);
+2. export the fp32 graph (:mod:`.onnx_export`; Whisper: :mod:`.whisper`, log-mel in-graph)
+   and check it against torch on speech windows (:mod:`.parity`; Whisper: transformers'
+   ``WhisperFeatureExtractor`` + model, and the in-graph log-mel against the extractor;
+   :class:`~edge_ser.errors.ParityError` above ``tolerance``);
 3. quantise (:mod:`.quantize`): ``dynamic``, ``static`` (calibrated) or ``none``;
 4. optimise offline with ONNX Runtime (:mod:`.optimize`);
 5. build the raw-PCM variant (:mod:`.preprocess_graph`) and check it against numpy
@@ -114,7 +116,8 @@ def export_model(
 
     Args:
         checkpoint: a ``save_pretrained`` folder or hub id of a HuBERT/DistilHuBERT, wav2vec2
-            or WavLM ``*ForSequenceClassification`` model (or an ``edge-ser train`` output).
+            or WavLM ``*ForSequenceClassification`` model or a Whisper
+            ``WhisperForAudioClassification`` (or an ``edge-ser train`` output).
         out_dir: the model folder to write (created if missing; earlier artifacts replaced).
         quantize: ``"static"`` (QDQ int8 calibrated on ``calibration``), ``"dynamic"``
             (int8 weights), ``"none"`` (fp32), or ``None``: static when ``calibration`` is
@@ -137,7 +140,9 @@ def export_model(
         progress: called as ``progress(stage, done, total)``.
         fp32_conv_layers: static int8 only: leading conv feature-encoder layers kept in
             fp32 (default 1, the waveform conv). More agree better with fp32 when the
-            model's class scores are close together, at a cost in speed and size.
+            model's class scores are close together, at a cost in speed and size. For
+            Whisper (static and dynamic) the log-mel front end is always fp32 and this
+            counts the encoder's two convs (default 1: ``conv1``, which reads the log-mel).
 
     Raises:
         ToolchainMissingError: torch, transformers, onnx or onnxruntime is missing.
@@ -196,6 +201,7 @@ class _Export:
     max_calibration_windows: int = DEFAULT_MAX_CALIBRATION_WINDOWS
     fp32_conv_layers: int = 1
     calibration_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    front_end_parity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def run(
         self,
@@ -242,21 +248,25 @@ class _Export:
         par_pre = [model_input(w, pre_cfg, ckpt.min_input_samples) for w in par.windows]
 
         self.progress("export", 0, 1)
-        fp32 = export_onnx(ckpt.model, tmp / "fp32.onnx")
+        fp32 = export_onnx(ckpt.model, tmp / "fp32.onnx", wrapper=_wrapper(ckpt))
         fp32_opt = optimize_model(fp32, tmp / "fp32_opt.onnx")
         self.progress("export", 1, 1)
 
         self.progress("parity", 0, 1)
         fp32_session = open_session(fp32_opt, LATENCY_THREADS)
         fp32_probs = onnx_probabilities(fp32_session, par_pre, INPUT_NAME)
+        if ckpt.front_end == "log_mel":
+            from .whisper import check_front_end, reference_probabilities
+
+            self.front_end_parity = check_front_end(fp32, ckpt.feature_extractor, par_pre)
+            reference = reference_probabilities(ckpt.model, ckpt.feature_extractor, par_pre)
+            names = ("transformers WhisperFeatureExtractor + model", "onnx fp32")
+        else:
+            reference = torch_probabilities(ckpt.model, par_pre)
+            names = ("torch fp32", "onnx fp32")
         parity = {
             "torch_vs_onnx_fp32": check_parity(
-                compare(
-                    torch_probabilities(ckpt.model, par_pre),
-                    fp32_probs,
-                    ("torch fp32", "onnx fp32"),
-                ),
-                self.tolerance,
+                compare(reference, fp32_probs, names), self.tolerance
             )
         }
 
@@ -324,6 +334,7 @@ class _Export:
         audio = {"parity": par.describe()}
         if self.calibration_info:
             audio["calibration"] = dict(self.calibration_info)
+
         metadata = build_metadata(
             ckpt,
             self.mode,
@@ -333,6 +344,7 @@ class _Export:
             latency,
             input_name=INPUT_NAME,
             sample_rate=SAMPLE_RATE,
+            front_end_parity=self.front_end_parity,
         )
 
         stage = tmp / "out"
@@ -367,10 +379,14 @@ class _Export:
         pre_cfg: PreprocessingConfig,
         ckpt: LoadedCheckpoint,
     ) -> Path:
+        import onnx
+
         from .onnx_export import INPUT_NAME
         from .quantize import (
             DEFAULT_CALIBRATION_METHOD,
             WindowCalibrationReader,
+            front_end_nodes,
+            leading_conv_nodes,
             prepare_for_quantization,
             quantize_dynamic_model,
             quantize_static_model,
@@ -380,8 +396,15 @@ class _Export:
         self.progress("quantize", 0, 1)
         prepared = prepare_for_quantization(fp32, tmp / "prepared.onnx")
         out = tmp / f"{self.mode}.onnx"
+        keep: list[str] = []
+        fp32_convs = self.fp32_conv_layers
+        if ckpt.front_end == "log_mel":
+            # The whole log-mel (its DFT conv is the first Conv) and the leading encoder convs.
+            model = onnx.load(str(prepared))
+            keep = front_end_nodes(model) + leading_conv_nodes(model, 1 + fp32_convs)
+            fp32_convs = 0
         if self.mode == "dynamic":
-            quantize_dynamic_model(prepared, out)
+            quantize_dynamic_model(prepared, out, extra_exclude=keep)
         else:
             if cal is None:  # resolve_quantize_mode guarantees calibration audio for static
                 raise ExportError("static quantisation needs calibration audio")
@@ -413,7 +436,9 @@ class _Export:
                 "fp32_conv_layers": self.fp32_conv_layers,
             }
             reader = WindowCalibrationReader(windows, INPUT_NAME, self.progress)
-            quantize_static_model(prepared, out, reader, fp32_conv_layers=self.fp32_conv_layers)
+            quantize_static_model(
+                prepared, out, reader, fp32_conv_layers=fp32_convs, extra_exclude=keep
+            )
         self.progress("quantize", 1, 1)
         return out
 
@@ -537,10 +562,20 @@ class _Export:
             parity=parity,
             latency=latency,
             audio=audio,
+            front_end_parity=self.front_end_parity,
         )
         report.write()
         logger.info("%s", report.summary())
         return report
+
+
+def _wrapper(ckpt: LoadedCheckpoint) -> Any:
+    """The module to export: None (the default waveform wrapper) or Whisper's."""
+    if ckpt.front_end != "log_mel":
+        return None
+    from .whisper import WhisperClassifierWrapper
+
+    return WhisperClassifierWrapper(ckpt.model, ckpt.log_mel, ckpt.feature_extractor.mel_filters)
 
 
 def _extensions_session(path: Path, library: str) -> Any:

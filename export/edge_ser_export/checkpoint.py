@@ -1,8 +1,9 @@
 """Load and validate an audio-classification checkpoint for export.
 
 Accepted: a local ``save_pretrained`` folder or a hub id of a HuBERT (DistilHuBERT), wav2vec2
-or WavLM ``*ForSequenceClassification`` model, including the output folder of
-``edge-ser train`` (the same kind of folder plus ``edge_ser_train.json``).
+or WavLM ``*ForSequenceClassification`` model or of a Whisper ``WhisperForAudioClassification``
+(with its ``preprocessor_config.json``), including the output folder of ``edge-ser train``
+(the same kind of folder plus ``edge_ser_train.json``).
 
 Validation happens on the config, before any weights load, so a wrong checkpoint fails fast
 with a message that says what was found and what is accepted.
@@ -23,8 +24,10 @@ from edge_ser.metadata import PreprocessingConfig
 
 __all__ = [
     "CANONICAL_LABELS",
+    "FRONT_ENDS",
     "SUPPORTED_ARCHITECTURES",
     "TRAINING_INFO_FILENAME",
+    "WHISPER_PREPROCESSING",
     "LoadedCheckpoint",
     "canonical_label",
     "load_checkpoint",
@@ -41,7 +44,12 @@ SUPPORTED_ARCHITECTURES: dict[str, str] = {
     "hubert": "HubertForSequenceClassification",
     "wav2vec2": "Wav2Vec2ForSequenceClassification",
     "wavlm": "WavLMForSequenceClassification",
+    "whisper": "WhisperForAudioClassification",
 }
+# Which front end each family's exported graph starts with (ModelMetadata.front_end).
+FRONT_ENDS: dict[str, str] = {"whisper": "log_mel"}
+# Whisper checkpoints that hold no encoder to export.
+_WHISPER_DECODER_ONLY = ("WhisperForCausalLM",)
 
 TRAINING_INFO_FILENAME = "edge_ser_train.json"
 
@@ -73,14 +81,18 @@ class LoadedCheckpoint:
 
     Attributes:
         model: the torch model in eval mode.
-        model_type: ``hubert``, ``wav2vec2`` or ``wavlm``.
+        model_type: ``hubert``, ``wav2vec2``, ``wavlm`` or ``whisper``.
         labels: canonical label names in output order.
         source_labels: the checkpoint's own ``id2label`` names in output order.
         source: the checkpoint path or hub id as given.
-        min_input_samples: the conv feature encoder's receptive field in samples.
+        min_input_samples: the shortest input the graph takes: the conv feature encoder's
+            receptive field, or one STFT frame (``n_fft``) for Whisper.
         preprocessing: the preprocessing the model expects.
         max_window_s: the longest window the model was trained on.
         training_info: the contents of ``edge_ser_train.json`` when present.
+        front_end: ``waveform`` (a conv stack on the samples) or ``log_mel`` (Whisper).
+        feature_extractor: Whisper's ``WhisperFeatureExtractor`` (the parity reference).
+        log_mel: Whisper's front-end parameters (:class:`~.whisper.LogMelConfig`).
     """
 
     model: Any
@@ -92,6 +104,9 @@ class LoadedCheckpoint:
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
     max_window_s: float = 8.0
     training_info: Mapping[str, Any] | None = None
+    front_end: str = "waveform"
+    feature_extractor: Any = None
+    log_mel: Any = None
 
 
 def canonical_label(name: str) -> str | None:
@@ -159,10 +174,17 @@ def _read_training_info(folder: Path | None) -> Mapping[str, Any] | None:
     return info
 
 
-def _preprocessing_from(info: Mapping[str, Any] | None) -> PreprocessingConfig:
+# Whisper's log-mel takes the samples as they are: no pre-emphasis (trim and peak
+# normalisation as for DistilHuBERT, which is what `edge-ser train` applies).
+WHISPER_PREPROCESSING = PreprocessingConfig(pre_emphasis=0.0)
+
+
+def _preprocessing_from(
+    info: Mapping[str, Any] | None, default: PreprocessingConfig | None = None
+) -> PreprocessingConfig:
     raw = (info or {}).get("preprocessing")
     if raw is None:
-        return PreprocessingConfig()
+        return default or PreprocessingConfig()
     if not isinstance(raw, Mapping):
         raise ExportError(f"{TRAINING_INFO_FILENAME}: 'preprocessing' must be an object")
     known = set(PreprocessingConfig.__dataclass_fields__)
@@ -201,6 +223,13 @@ def _check_config(
         )
     expected = SUPPORTED_ARCHITECTURES[model_type]
     architectures = list(getattr(config, "architectures", None) or [])
+    decoder_only = [a for a in architectures if a in _WHISPER_DECODER_ONLY]
+    if model_type == "whisper" and decoder_only:
+        raise ExportError(
+            f"{source}: the checkpoint is a {decoder_only[0]} (a Whisper decoder only, no "
+            f"encoder); edge-ser exports Whisper encoders with a classification head "
+            f"({expected})"
+        )
     if architectures and expected not in architectures:
         raise ExportError(
             f"{source}: the checkpoint is a {', '.join(architectures)}, not an audio classifier; "
@@ -293,6 +322,8 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
     source_labels = _check_config(config, raw_config, source)
     labels = map_labels(source_labels)
 
+    if config.model_type == "whisper":
+        return _load_whisper(source, config, labels, source_labels, _read_training_info(folder))
     model_cls = getattr(transformers, SUPPORTED_ARCHITECTURES[config.model_type])
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # its load report: replaced by ours below
@@ -325,4 +356,83 @@ def load_checkpoint(checkpoint: str | Path) -> LoadedCheckpoint:
         preprocessing=_preprocessing_from(info),
         max_window_s=max_window_s,
         training_info=info,
+    )
+
+
+def _whisper_feature_extractor(source: str, config: Any) -> Any:
+    """The checkpoint's ``WhisperFeatureExtractor``, or Whisper's default for its mel count
+    when it has no ``preprocessor_config.json``."""
+    import transformers
+
+    folder = Path(source)
+    has_local = folder.is_dir() and (folder / "preprocessor_config.json").is_file()
+    if has_local or not folder.exists():
+        try:
+            return transformers.WhisperFeatureExtractor.from_pretrained(source)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if has_local:
+                raise ExportError(
+                    f"cannot read the feature extractor (preprocessor_config.json) of "
+                    f"{source}: {exc}"
+                ) from exc
+    logger.warning(
+        "%s has no preprocessor_config.json; using Whisper's default log-mel front end "
+        "with %d mel bins",
+        source,
+        config.num_mel_bins,
+    )
+    return transformers.WhisperFeatureExtractor(feature_size=int(config.num_mel_bins))
+
+
+def _load_whisper(
+    source: str,
+    config: Any,
+    labels: tuple[str, ...],
+    source_labels: tuple[str, ...],
+    info: Mapping[str, Any] | None,
+) -> LoadedCheckpoint:
+    import torch
+    import transformers
+
+    from .whisper import check_whisper_checkpoint, log_mel_config
+
+    max_window_s = _max_window_from(info)
+    feature_extractor = _whisper_feature_extractor(source, config)
+    mel = log_mel_config(config, feature_extractor, source)  # before the weights load
+    check_whisper_checkpoint(config, None, source, max_window_s)
+    try:
+        # fp32 whatever the stored dtype (the shared Whisper encoder is fp16); eager
+        # attention exports as plain MatMul/Softmax, which ORT fuses and quantises.
+        loaded: Any = transformers.WhisperForAudioClassification.from_pretrained(
+            source, dtype=torch.float32, attn_implementation="eager", output_loading_info=True
+        )
+        model, loading_info = loaded
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ExportError(
+            f"cannot load the weights of checkpoint {source}: {' '.join(str(exc).split())}"
+        ) from exc
+    check_whisper_checkpoint(config, loading_info, source, max_window_s)
+    model.eval()
+    logger.info(
+        "loaded %s (%s, labels %s, %d mel bins, %d encoder layers%s)",
+        source,
+        type(model).__name__,
+        labels,
+        mel.n_mels,
+        config.encoder_layers,
+        ", weighted layer sum" if config.use_weighted_layer_sum else "",
+    )
+    return LoadedCheckpoint(
+        model=model,
+        model_type="whisper",
+        labels=labels,
+        source_labels=source_labels,
+        source=source,
+        min_input_samples=mel.n_fft,
+        preprocessing=_preprocessing_from(info, WHISPER_PREPROCESSING),
+        max_window_s=max_window_s,
+        training_info=info,
+        front_end=FRONT_ENDS["whisper"],
+        feature_extractor=feature_extractor,
+        log_mel=mel,
     )

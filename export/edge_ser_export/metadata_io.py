@@ -143,6 +143,7 @@ def build_metadata(
     *,
     input_name: str,
     sample_rate: int = 16000,
+    front_end_parity: Mapping[str, Any] | None = None,
 ) -> ModelMetadata:
     """The metadata of ``model.onnx``: what the runtime needs, plus provenance in ``extra``."""
     return ModelMetadata(
@@ -153,8 +154,11 @@ def build_metadata(
         input_name=input_name,
         preprocessing=ckpt.preprocessing,
         quantization=mode,
+        front_end=ckpt.front_end,  # type: ignore[arg-type]  # checked by ModelMetadata
         extra=strip_paths(
             {
+                # The in-graph front end's parameters (Whisper's log-mel), for provenance.
+                **({"front_end": ckpt.log_mel.to_dict()} if ckpt.log_mel is not None else {}),
                 "source_checkpoint": ckpt.source,
                 "source_labels": list(ckpt.source_labels),
                 "architecture": type(ckpt.model).__name__,
@@ -162,7 +166,14 @@ def build_metadata(
                     timespec="seconds"
                 ),
                 "tool_versions": tool_versions(),
-                "parity": {k: v.to_dict() for k, v in parity.items()},
+                "parity": {
+                    **{k: v.to_dict() for k, v in parity.items()},
+                    **(
+                        {"log_mel_vs_feature_extractor": dict(front_end_parity)}
+                        if front_end_parity
+                        else {}
+                    ),
+                },
                 "parity_audio": par.describe(),
                 # Sizes of the graphs before this metadata entry was added to them.
                 "graph_bytes": dict(graph_bytes),

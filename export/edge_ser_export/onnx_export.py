@@ -45,15 +45,24 @@ class ClassifierWrapper(torch.nn.Module):
 
 
 def export_onnx(
-    model: Any, path: Path, *, opset: int = OPSET, example_samples: int = 16000
+    model: Any,
+    path: Path,
+    *,
+    opset: int = OPSET,
+    example_samples: int = 16000,
+    wrapper: torch.nn.Module | None = None,
 ) -> Path:
     """Export ``model`` (a ``*ForSequenceClassification``) to ``path`` as fp32 ONNX.
+
+    ``wrapper`` replaces :class:`ClassifierWrapper` for models that take something other
+    than samples (Whisper: :class:`~.whisper.WhisperClassifierWrapper`, log-mel in-graph);
+    it must map ``input_values [batch, samples]`` to ``(probabilities, logits)``.
 
     Batch and sample axes are dynamic. ``dynamo=False`` uses the TorchScript exporter, which
     handles these models in this torch release; the wrapper is put in eval mode because the
     exporter restores (and exports with) the module's own train flag.
     """
-    wrapper = ClassifierWrapper(model).eval()
+    wrapper = (wrapper or ClassifierWrapper(model)).eval()
     example = torch.zeros(1, example_samples, dtype=torch.float32)
     # Non-silent example input: some exporters constant-fold on all-zero inputs.
     example[0, ::7] = 0.1

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,13 @@ from edge_ser.errors import ExportError
 __all__ = [
     "DEFAULT_CALIBRATION_METHOD",
     "DYNAMIC_OP_TYPES",
+    "FRONT_END_SCOPE",
     "QUANTIZE_MODES",
     "STATIC_OP_TYPES",
     "WindowCalibrationReader",
     "activation_matmul_nodes",
     "classifier_nodes",
+    "front_end_nodes",
     "leading_conv_nodes",
     "prepare_for_quantization",
     "quantize_dynamic_model",
@@ -140,6 +143,17 @@ def waveform_conv_nodes(model: onnx.ModelProto) -> list[str]:
     return names
 
 
+# Node-name prefix of an in-graph front end (Whisper's log-mel: torch.onnx names nodes by
+# module path, and the wrapper's front end is the module ``log_mel``).
+FRONT_END_SCOPE = "/log_mel/"
+
+
+def front_end_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes of the in-graph log-mel front end: kept in fp32 (its power spectrum spans 10
+    decades before the log; 256 levels would flatten it) and it is cheap."""
+    return [n.name for n in model.graph.node if n.name.startswith(FRONT_END_SCOPE)]
+
+
 def leading_conv_nodes(model: onnx.ModelProto, n: int) -> list[str]:
     """Names of the first ``n`` ungrouped Conv nodes in graph order: the conv feature
     encoder's layers, the waveform conv first (the grouped positional conv comes later)."""
@@ -195,11 +209,18 @@ def prepare_for_quantization(src: Path, dst: Path, *, fuse: bool = True) -> Path
     from .optimize import optimize_model
 
     shaped = dst.with_name(dst.stem + ".shaped.onnx") if fuse else dst
+    # ORT's shape inference writes temporary files (sym_shape_infer_temp.onnx, *.data) into
+    # the working directory when it fails (it does on Whisper's graph): run it in dst's folder.
+    cwd = os.getcwd()
+    os.chdir(dst.resolve().parent)
     try:
-        quant_pre_process(str(src), str(shaped), skip_symbolic_shape=False)
-    except Exception as exc:  # symbolic shape inference can fail on unusual graphs
-        logger.warning("symbolic shape inference failed (%s); retrying without it", exc)
-        quant_pre_process(str(src), str(shaped), skip_symbolic_shape=True)
+        try:
+            quant_pre_process(str(src.resolve()), str(shaped.resolve()), skip_symbolic_shape=False)
+        except Exception as exc:  # symbolic shape inference can fail on unusual graphs
+            logger.warning("symbolic shape inference failed (%s); retrying without it", exc)
+            quant_pre_process(str(src.resolve()), str(shaped.resolve()), skip_symbolic_shape=True)
+    finally:
+        os.chdir(cwd)
     if fuse:
         optimize_model(shaped, dst, level="extended", passes=False)
         shaped.unlink(missing_ok=True)
@@ -214,12 +235,15 @@ def quantize_dynamic_model(
     weight_type: str = "uint8",
     keep_waveform_conv: bool = True,
     keep_classifier: bool = True,
+    extra_exclude: Sequence[str] = (),
 ) -> Path:
     """Dynamic int8 quantisation (weights int8 in the file, activations quantised at run time)."""
     model = onnx.load(str(src))
-    exclude = waveform_conv_nodes(model) if keep_waveform_conv else []
+    exclude = list(extra_exclude)
+    exclude += waveform_conv_nodes(model) if keep_waveform_conv else []
     if keep_classifier:
         exclude += classifier_nodes(model)
+    exclude = list(dict.fromkeys(exclude))
     try:
         with _quiet_ort_quantizer():
             quantize_dynamic(
@@ -275,6 +299,7 @@ def quantize_static_model(
         exclude += classifier_nodes(model)
     if matmul_const_b_only:
         exclude += activation_matmul_nodes(model)
+    exclude = list(dict.fromkeys(exclude))
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,

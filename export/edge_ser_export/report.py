@@ -37,6 +37,8 @@ class ExportReport:
             ``quantized_vs_fp32``, ``raw_vs_model``, ``ort_vs_onnx``, ``raw_ort_vs_raw``, ``encoded_vs_raw``).
         latency: variant -> ``{"median_s", "min_s", "runs"}`` per ``window_s`` window.
         audio: where the parity (and calibration) windows came from.
+        front_end_parity: for an in-graph front end (Whisper's log-mel): how far the
+            graph's features are from ``WhisperFeatureExtractor``'s on the parity windows.
     """
 
     out_dir: Path
@@ -53,6 +55,7 @@ class ExportReport:
     parity: Mapping[str, ParityResult] = field(default_factory=dict)
     latency: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     audio: Mapping[str, Any] = field(default_factory=dict)
+    front_end_parity: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def rel(p: Path | None) -> str | None:
@@ -74,6 +77,7 @@ class ExportReport:
             "parity": {k: v.to_dict() for k, v in self.parity.items()},
             "latency": {k: dict(v) for k, v in self.latency.items()},
             "audio": dict(self.audio),
+            "front_end_parity": dict(self.front_end_parity),
             "metadata": self.metadata.to_dict(),
         }
 
@@ -101,6 +105,13 @@ class ExportReport:
             lines.append(
                 f"  parity {name}: max |dp| {p.max_abs_diff:.2g}, "
                 f"top-1 agreement {p.top1_agreement:.1%} over {p.windows} windows"
+            )
+        if self.front_end_parity:
+            fe = self.front_end_parity
+            lines.append(
+                f"  parity front end (log-mel vs WhisperFeatureExtractor): max |d| "
+                f"{fe['max_abs_diff']:.2g} over {fe['windows']} windows "
+                f"(tolerance {fe['tolerance']:.2g})"
             )
         for name, lat in self.latency.items():
             lines.append(f"  latency {name}: {lat['median_s'] * 1000:.1f} ms per window")
