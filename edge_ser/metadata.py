@@ -37,7 +37,9 @@ METADATA_FILENAME = "edge_ser.json"
 METADATA_VERSION = 1
 MAX_LABELS = 1024
 MAX_NAME = 256  # characters in a label, a graph input/output name or a quantisation name
-MAX_METADATA_BYTES = 16 * 1024 * 1024  # an edge_ser.json (or embedded entry) larger than this is refused
+MAX_METADATA_BYTES = (
+    16 * 1024 * 1024
+)  # an edge_ser.json (or embedded entry) larger than this is refused
 
 InputKind = Literal["preprocessed", "raw_pcm"]
 
@@ -189,4 +191,3 @@ class ModelMetadata:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
