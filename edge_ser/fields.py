@@ -108,7 +108,7 @@ def needs_bounds(cls: type) -> list[str]:
 
 def check_fields(obj: Any, prefix: str, error: type[EdgeSerError]) -> None:
     """Check (and normalise in place) every field of the frozen dataclass ``obj``."""
-    hints = _hints(type(obj))
+    hints = _hints(type(obj))  # type: ignore[arg-type]
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         name = f"{prefix}.{f.name}"
