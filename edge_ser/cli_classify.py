@@ -13,6 +13,8 @@ import functools
 import glob
 import json
 import logging
+import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -21,7 +23,9 @@ from typing import Any, TextIO
 from .audio import AUDIO_EXTENSIONS
 from .classifier import Classifier
 from .errors import EdgeSerError
+from .native import capture_native_stderr
 from .options import AGGREGATIONS, ClassifierOptions
+from .paths import display_name, os_reason, stat_path
 from .results import ClassificationResult
 
 __all__ = ["add_arguments", "expand_inputs", "run"]
@@ -117,11 +121,22 @@ def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
 
 
 def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
-    """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument."""
+    """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument.
+
+    A name the file system refuses (too long, in a folder without search permission) and a
+    subfolder that cannot be read are bad arguments too: they are reported one per line
+    while the rest of the batch runs. Inside folders only regular files are taken (a FIFO
+    named ``x.wav`` would block); a path named on the command line may be a pipe.
+    """
     found: list[tuple[str, Path | None]] = []
     for pattern in patterns:
         path = Path(pattern)
-        if path.exists():
+        try:
+            info = stat_path(path)
+        except OSError:
+            found.append((pattern, None))
+            continue
+        if info is not None:
             matches = [path]
         elif glob.has_magic(pattern):
             matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
@@ -130,14 +145,11 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
         if not matches:
             found.append((pattern, None))
         for match in matches:
-            if match.is_dir():
-                files = sorted(
-                    f
-                    for f in match.rglob("*")
-                    if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-                )
+            if _is_dir(match):
+                files, unreadable = _audio_files_in(match)
                 found.extend((str(f), f) for f in files)
-                if not files:
+                found.extend((str(d), None) for d in unreadable)
+                if not files and not unreadable:
                     found.append((str(match), None))
             else:
                 found.append((str(match), match))
@@ -147,38 +159,111 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
     return list(unique.items())
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        info = stat_path(path)
+    except OSError:
+        return False
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def _audio_files_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Audio files under ``folder`` (recursively, following links once), and the folders
+    that could not be read."""
+    files: list[Path] = []
+    unreadable: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def failed(exc: OSError) -> None:
+        unreadable.append(Path(exc.filename) if exc.filename else folder)
+
+    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        try:
+            info = os.stat(root)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:  # a symlink loop
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for name in names:
+            if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            file = Path(root) / name
+            try:
+                regular = stat.S_ISREG(os.stat(file).st_mode)
+            except OSError:
+                regular = True  # unreadable: classify() reports why, in its own line
+            if regular:
+                files.append(file)
+    return sorted(files), sorted(unreadable)
+
+
 def run(args: argparse.Namespace) -> int:
+    with capture_native_stderr():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     clf = Classifier(args.model, options_from_args(args))
     inputs = expand_inputs(list(args.paths))
-    table = None if args.json else _Table(sys.stdout, [name for name, _ in inputs], args.timeline)
+    shown = [display_name(name) for name, _ in inputs]
+    table = None if args.json else _Table(sys.stdout, shown, args.timeline)
     bar = _ProgressBar(sys.stderr, len(inputs))
     failed = 0
-    for index, (name, path) in enumerate(inputs):
+    for index, ((name, path), display) in enumerate(zip(inputs, shown, strict=True)):
         if path is None:
-            failed += _report(bar, name, _why_nothing(name))
+            failed += _report(bar, display, _why_nothing(name))
             continue
         try:
-            result = clf.classify(path, progress=functools.partial(bar.update, index, name))
+            result = clf.classify(path, progress=functools.partial(bar.update, index, display))
         except EdgeSerError as exc:
-            failed += _report(bar, name, str(exc))
+            failed += _report(bar, display, str(exc))
             continue
         except Exception as exc:  # a bug must not lose the other files' results
-            logger.info("unexpected error on %s", name, exc_info=True)
+            logger.info("unexpected error on %s", display, exc_info=True)
             failed += _report(
-                bar, name, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+                bar, display, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
             )
             continue
         bar.clear()
         if table is None:
-            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+            _write_json_line(result.to_dict())
         else:
-            table.row(name, result)
+            table.row(display, result)
+        for warning in result.warnings:
+            logger.debug("%s", warning)  # already logged as a warning where it happened
     bar.clear()
     return 1 if failed else 0
 
 
+def _write_json_line(obj: dict[str, Any]) -> None:
+    """One JSON object per line, always UTF-8. A file name's undecodable bytes (held as lone
+    surrogates) become ``\\udcXX`` escapes: valid JSON that decodes back to the same name."""
+    line = json.dumps(obj, ensure_ascii=False) + "\n"
+    data = line.encode("utf-8", "backslashreplace")
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's StringIO)
+        out.write(data.decode("utf-8"))
+    else:
+        out.flush()
+        buffer.write(data)
+        buffer.flush()
+    out.flush()
+
+
 def _why_nothing(name: str) -> str:
-    if Path(name).is_dir():
+    path = Path(name)
+    try:
+        info = stat_path(path)
+    except OSError as exc:
+        return f"cannot access: {os_reason(exc)}"
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(path).close()
+        except OSError as exc:
+            return f"cannot read this folder: {os_reason(exc)}"
         exts = ", ".join(sorted(AUDIO_EXTENSIONS))
         return f"no audio files in this folder (looked for {exts})"
     if glob.has_magic(name):
@@ -188,7 +273,8 @@ def _why_nothing(name: str) -> str:
 
 def _report(bar: _ProgressBar, name: str, message: str) -> int:
     bar.clear()
-    one_line = " ".join(message.split())  # one failure, one line, even if a library's has more
+    # One failure, one line, even if a library's message has more; names shown escaped.
+    one_line = display_name(" ".join(message.split()))
     print(f"{name}: error: {one_line}", file=sys.stderr, flush=True)
     return 1
 
