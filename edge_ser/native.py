@@ -47,14 +47,17 @@ def capture_native_stderr() -> Iterator[None]:
         return
     capture = tempfile.NamedTemporaryFile(prefix="edge-ser-stderr-", delete=True)  # noqa: SIM115
     real_stderr = sys.stderr
-    stream = io.TextIOWrapper(
-        os.fdopen(os.dup(saved), "wb", buffering=0),
-        encoding=getattr(real_stderr, "encoding", None) or "utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
+    stream: io.TextIOWrapper | None = None
+    if _writes_to_fd2(real_stderr):
+        # Python's own stderr output must keep reaching the real stderr.
+        stream = io.TextIOWrapper(
+            os.fdopen(os.dup(saved), "wb", buffering=0),
+            encoding=getattr(real_stderr, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        sys.stderr = stream
     os.dup2(capture.fileno(), 2)
-    sys.stderr = stream
     with _lock:
         _capture = capture
     try:
@@ -62,13 +65,22 @@ def capture_native_stderr() -> Iterator[None]:
     finally:
         with _lock:
             _capture = None
-        with contextlib.suppress(OSError):
-            stream.flush()
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.flush()
         os.dup2(saved, 2)
         os.close(saved)
-        sys.stderr = real_stderr
-        stream.close()
+        if stream is not None:
+            sys.stderr = real_stderr
+            stream.close()
         capture.close()
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    try:
+        return stream is not None and stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _drain() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -58,6 +59,9 @@ class _Guarded:
         self._raw = raw
         self.error: BaseException | None = None
         self._pos = 0
+
+    def __repr__(self) -> str:  # soundfile names its input in messages
+        return "<input>"
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -206,6 +210,8 @@ def one_line(exc: BaseException) -> str:
 def decode_error(name: str, why: BaseException | str) -> AudioDecodeError:
     """The error for an input that is not decodable audio, naming the accepted formats."""
     why = one_line(why) if isinstance(why, BaseException) else why
+    # soundfile names what it was handed (a descriptor number): the caller names the input.
+    why = re.sub(r"^Error opening (?:'[^']*'|\S+): ", "", why)
     if "does not exist" in why or "System error" in why:
         # libsndfile's words after a failed MP3 probe; the file is there (checked before).
         why = "not a recognised audio format, or a damaged file"
