@@ -17,6 +17,8 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
+from collections.abc import Callable
 from types import FrameType
 
 __all__ = ["main"]
@@ -36,14 +38,42 @@ def main() -> int:
     except ValueError:  # not the main thread: nothing to defer
         previous = None
     try:
-        from edge_ser.cli import main as cli_main
+        cli_main, noise = _import_cli()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if received:
         _say("edge-ser: interrupted\n")
         return EXIT_INTERRUPTED
+    del noise  # native start-up notices are not the user's business
     return cli_main()
+
+
+def _import_cli() -> tuple[Callable[[], int], str]:
+    """Import the CLI with descriptor 2 pointed at a temporary file: ONNX Runtime prints
+    its own lines at import (a telemetry notice where $HOME is not writable). If the import
+    fails, what was printed is passed on to stderr before the error propagates."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # stderr closed: nothing to protect
+        from edge_ser.cli import main as cli_main
+
+        return cli_main, ""
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            from edge_ser.cli import main as cli_main
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            _say(capture.read().decode("utf-8", "backslashreplace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        noise = capture.read(65536).decode("utf-8", "backslashreplace")
+    return cli_main, noise
 
 
 def _say(text: str) -> None:
