@@ -87,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     vad.add_argument(
         "--no-vad", action="store_true", help="no VAD: the whole file is one speech region"
     )
+    vad.add_argument(
+        "--energy-floor",
+        type=_energy_floor,
+        default=None,
+        metavar="DBFS|off",
+        help="frames quieter than this (dB of full scale, DC removed) are silence, whatever "
+        "webrtcvad says; 'off' turns the gate off (default -70)",
+    )
     agg = parser.add_argument_group("aggregation")
     agg.add_argument(
         "--aggregation",
@@ -105,6 +113,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime intra-op threads (default: 0 = automatic)")  # fmt: skip
 
 
+_OFF = "off"
+
+
+def _energy_floor(text: str) -> float | str:
+    if text.strip().lower() == _OFF:
+        return _OFF
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a level in dBFS (e.g. -70) or 'off', got {text!r}"
+        ) from None
+
+
 def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
     """Only the options given on the command line; the rest keep their defaults."""
 
@@ -112,8 +134,12 @@ def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
         return {k: v for k, v in values.items() if v is not None}
 
     no_vad = False if args.no_vad else None
+    vad = given(aggressiveness=args.vad_aggressiveness, enabled=no_vad)
+    floor = getattr(args, "energy_floor", None)
+    if floor is not None:
+        vad["energy_floor_dbfs"] = None if floor == _OFF else floor
     return ClassifierOptions.from_dict({
-        "vad": given(aggressiveness=args.vad_aggressiveness, enabled=no_vad),
+        "vad": vad,
         "window": given(window_s=args.window, overlap_s=args.overlap, min_window_s=args.min_window),
         "aggregation": given(method=args.aggregation, min_speech_ratio=args.min_speech_ratio),
         "session": given(intra_op_threads=args.threads),

@@ -17,13 +17,13 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from types import FrameType
 
 __all__ = ["main"]
 
 EXIT_INTERRUPTED = 130
+EXIT_ERROR = 2
 
 
 def main() -> int:
@@ -37,6 +37,8 @@ def main() -> int:
         previous = signal.signal(signal.SIGINT, defer)
     except ValueError:  # not the main thread: nothing to defer
         previous = None
+    if not _standard_descriptors():
+        return EXIT_ERROR
     try:
         cli_main, noise = _import_cli()
     finally:
@@ -49,6 +51,24 @@ def main() -> int:
     return cli_main()
 
 
+def _standard_descriptors() -> bool:
+    """Give a closed stdin or stderr /dev/null before anything opens a file: the first file
+    opened would otherwise take descriptor 2 and receive every native library's messages.
+    A closed stdout leaves nowhere for results: that is an error."""
+    for fd in (0, 2, 1):
+        try:
+            os.fstat(fd)
+        except OSError:
+            if fd == 1:
+                _say("edge-ser: error: standard output is closed; nowhere to write results\n")
+                return False
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    return True
+
+
 def _import_cli() -> tuple[Callable[[], int], str]:
     """Import the CLI with descriptor 2 pointed at a temporary file: ONNX Runtime prints
     its own lines at import (a telemetry notice where $HOME is not writable). If the import
@@ -59,6 +79,8 @@ def _import_cli() -> tuple[Callable[[], int], str]:
         from edge_ser.cli import main as cli_main
 
         return cli_main, ""
+    import tempfile  # after SIGINT is deferred: each import before it is a window
+
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
