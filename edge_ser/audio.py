@@ -292,10 +292,14 @@ class AudioFile:
     def _note_end(self, done: int, failed: BaseException | None) -> None:
         if failed is not None:
             self._stopped(done, f"{type(failed).__name__}: {failed}")
-        elif self._file.format in _EXACT_LENGTH_FORMATS and self.frames - done > max(
-            1, self.sample_rate // 100
-        ):
-            # The header promised more (a WAV or FLAC cut short): say so, keep what is there.
+            return
+        short = self.frames - done
+        if self._file.format in _EXACT_LENGTH_FORMATS:
+            cut = short > max(1, self.sample_rate // 100)
+        else:  # MP3 and Ogg headers give an estimate: only a clear shortfall counts
+            cut = short > max(self.sample_rate, self.frames // 20)
+        if cut:
+            # The header promised more (a download cut short): say so, keep what is there.
             self._stopped(done, "the file ends before the length its header gives")
 
     def _stopped(self, at: int, why: str) -> None:
