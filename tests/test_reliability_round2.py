@@ -794,3 +794,19 @@ def test_permissions_helper_is_not_root_only(tmp_path: Path) -> None:
     names = [Path(name).name for name, _ in found]
     assert names.count("a.wav") == 1 and "dangling.wav" in names
     assert stat.S_ISDIR((tmp_path / "loop").stat().st_mode)
+
+
+def test_model_path_that_is_not_utf8(tiny_model_dir: Path, tmp_path: Path, wav: Path) -> None:
+    folder = tmp_path / os.fsdecode(b"mod\xe8le")
+    try:
+        shutil.copytree(tiny_model_dir, folder)
+    except (OSError, UnicodeEncodeError) as exc:  # pragma: no cover - e.g. macOS APFS
+        pytest.skip(f"this file system refuses a non-UTF-8 name: {exc}")
+    clf = Classifier(folder)
+    assert clf.model_source == display_name(folder / "model.onnx")
+    assert clf.classify(wav).scores == Classifier(tiny_model_dir).classify(wav).scores
+    proc = _cli(["classify", "--model", str(folder / "nope.onnx"), str(wav)])
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"edge-ser classify: error: model not found: {display_name(folder / 'nope.onnx')}"
+    ]
