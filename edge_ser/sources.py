@@ -67,6 +67,13 @@ class _Guarded:
         if self.error is None:
             self.error = exc
 
+    def raise_first(self) -> None:
+        """Before decoding: a file object that fails to seek or tell is an error now."""
+        if self.error is not None:
+            raise AudioReadError(
+                f"cannot read from the file object: {type(self.error).__name__}: {self.error}"
+            ) from self.error
+
     def tell(self) -> int:
         if self.error is None:
             try:
@@ -108,8 +115,9 @@ class Source:
     """An opened input: what to hand to ``soundfile.SoundFile``, and how to reopen it."""
 
     def __init__(self, name: str, *, fd: int | None = None, guarded: _Guarded | None = None,
-                 path: Path | None = None, spool: Any = None) -> None:  # fmt: skip
+                 path: Path | None = None, spool: Any = None, start: int = 0) -> None:  # fmt: skip
         self.name = name
+        self._start = start
         self._fd = fd
         self._guarded = guarded
         self._path = path
@@ -122,7 +130,7 @@ class Source:
             os.lseek(self._fd, 0, os.SEEK_SET)
             return os.dup(self._fd)  # SoundFile closes what it is given
         assert self._guarded is not None
-        self._guarded.seek(0)
+        self._guarded.seek(self._start)  # where the caller's file object stood
         return self._guarded
 
     def failure(self) -> BaseException | None:
@@ -248,7 +256,13 @@ def _open_file_object(obj: object, name: str) -> Source:
             raise InvalidAudioError(
                 f"the file object {name} is open in text mode; open audio in binary mode ('rb')"
             )
-        return Source(name, guarded=guarded)
+        start = guarded.tell()
+        end = guarded.seek(0, io.SEEK_END)
+        guarded.seek(start)
+        guarded.raise_first()
+        if end <= start:
+            raise _empty(name)
+        return Source(name, guarded=guarded, start=start)
     return _spooled(obj, name)
 
 

@@ -527,6 +527,7 @@ def test_bad_file_objects(clf: Classifier, wav: Path, capfd: pytest.CaptureFixtu
         (open(os.devnull, "wb"), InvalidAudioError, "not open for reading"),  # noqa: SIM115
         (_Raising(), AudioReadError, "Input/output error"),
         (io.StringIO("RIFF"), InvalidAudioError, "text mode"),
+        (io.BytesIO(b""), AudioDecodeError, r"the file is empty: 0 bytes"),
     ]
     for obj, error, words in cases:
         with pytest.raises(error, match=words):
