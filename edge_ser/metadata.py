@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,8 @@ class ModelMetadata:
 
     @classmethod
     def from_json(cls, text: str, source: str = "metadata") -> ModelMetadata:
+        if not isinstance(text, str):
+            raise ModelMetadataError(f"{source} must be JSON text, got {type(text).__name__}")
         if len(text) > MAX_METADATA_BYTES:
             raise ModelMetadataError(
                 f"{source} is {len(text)} characters long; accepted: at most "
@@ -176,6 +179,8 @@ class ModelMetadata:
     @classmethod
     def read(cls, path: str | Path) -> ModelMetadata:
         """Read an ``edge_ser.json`` file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ModelMetadataError(f"metadata path must be a path, got {type(path).__name__}")
         p = Path(path)
         try:
             text = read_small_text(p, MAX_METADATA_BYTES)
