@@ -808,6 +808,7 @@ def test_model_path_that_is_not_utf8(tiny_model_dir: Path, tmp_path: Path, wav: 
     assert clf.classify(wav).scores == Classifier(tiny_model_dir).classify(wav).scores
     proc = _cli(["classify", "--model", str(folder / "nope.onnx"), str(wav)])
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(
         f"edge-ser classify: error: model not found: {display_name(folder / 'nope.onnx')}"
-    ]
+    )
