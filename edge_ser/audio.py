@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -30,12 +29,11 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from .errors import (
-    AudioDecodeError,
-    AudioNotFoundError,
-    InvalidAudioError,
-    UnsupportedAudioError,
-)
+from .errors import InvalidAudioError, UnsupportedAudioError
+from .native import native_stderr_to_log
+from .sources import decode_error as _decode_error
+from .sources import one_line as _one_line
+from .sources import open_source
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -93,7 +91,11 @@ def check_sample_rate(sample_rate: object, what: str = "sample_rate") -> int:
 
 
 def to_mono_float32(
-    samples: npt.NDArray[Any], *, finite: str = "raise", what: str = "audio"
+    samples: npt.NDArray[Any],
+    *,
+    finite: str = "raise",
+    what: str = "audio",
+    repairs: dict[str, int] | None = None,
 ) -> FloatArray:
     """Convert PCM of any supported dtype and channel count to mono float32.
 
@@ -101,6 +103,7 @@ def to_mono_float32(
         samples: 1-D ``(frames,)`` or 2-D ``(frames, channels)`` array.
         finite: ``"raise"`` (arrays) or ``"zero"`` (decoded files: replace and warn).
         what: names the input in messages (a file's path).
+        repairs: with ``finite="zero"``, counts of replaced and clipped samples are added here.
     """
     if not isinstance(samples, np.ndarray):
         raise InvalidAudioError(
@@ -128,6 +131,9 @@ def to_mono_float32(
                 "only finite values are accepted"
             )
         logger.warning("%s: replaced %d NaN or infinite sample(s) with 0", what, int(bad.sum()))
+        if repairs is not None:
+            key = "replaced NaN or infinite samples with 0:"
+            repairs[key] = repairs.get(key, 0) + int(bad.sum())
         x = np.where(bad, np.float32(0.0), x)
     peak = float(np.max(np.abs(x))) if x.shape[0] else 0.0
     if peak > MAX_ABS_SAMPLE:
@@ -138,6 +144,9 @@ def to_mono_float32(
             )
         huge = int(np.count_nonzero(np.abs(x) > MAX_ABS_SAMPLE))
         logger.warning("%s: clipped %d sample(s) beyond +-%g", what, huge, MAX_ABS_SAMPLE)
+        if repairs is not None:
+            key = f"clipped samples beyond +-{MAX_ABS_SAMPLE:g}:"
+            repairs[key] = repairs.get(key, 0) + huge
         x = np.clip(x, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -188,23 +197,21 @@ class AudioFile:
     """An open audio file (path or binary file object) read in mono float32 blocks.
 
     Use as a context manager. Decoding errors raise :class:`AudioDecodeError` naming the
-    input and the accepted formats.
+    input and the accepted formats. Damage part-way through a file does not lose what was
+    decoded before it: :meth:`blocks` ends there, a warning is logged, and
+    :attr:`warnings` says where decoding stopped (the classifier copies it into the result).
     """
 
     def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
-        self.name = _describe(source)
-        if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.exists():
-                raise AudioNotFoundError(f"audio file not found: {path}")
-            if path.is_dir():
-                raise AudioNotFoundError(f"{path} is a folder, not an audio file")
-            if path.stat().st_size == 0:
-                raise _decode_error(self.name, "the file is empty: 0 bytes")
+        self._source = open_source(source)
+        self.name = self._source.name
+        self.warnings: list[str] = list(self._source.warnings)
+        self._repairs: dict[str, int] = {}
         try:
-            self._file = sf.SoundFile(source)
-        except (sf.SoundFileError, RuntimeError, TypeError) as exc:
-            raise _decode_error(self.name, exc) from exc
+            self._file = self._open()
+        except BaseException:
+            self._source.close()
+            raise
         self.sample_rate = int(self._file.samplerate)
         self.frames = int(self._file.frames)
         self.channels = int(self._file.channels)
@@ -216,8 +223,18 @@ class AudioFile:
                     f"{self.name} has {self.channels} channels; accepted: 1 to {MAX_CHANNELS}"
                 )
         except UnsupportedAudioError:
-            self._file.close()
+            self.close()
             raise
+
+    def _open(self) -> sf.SoundFile:
+        with native_stderr_to_log(self.name):
+            try:
+                f = sf.SoundFile(self._source.decoder_input())
+            except (sf.SoundFileError, RuntimeError, TypeError) as exc:
+                self._source.raise_if_failed()
+                raise _decode_error(self.name, exc) from exc
+        self._source.raise_if_failed()
+        return f
 
     @property
     def duration(self) -> float:
@@ -226,17 +243,86 @@ class AudioFile:
     def blocks(self, seconds: float = BLOCK_SECONDS) -> Iterator[FloatArray]:
         """Yield the file as mono float32 blocks of about ``seconds`` each."""
         size = max(1, int(seconds * self.sample_rate))
+        done = 0
         while True:
             try:
-                block = self._file.read(size, dtype="float32", always_2d=True)
+                with native_stderr_to_log(self.name):
+                    block = self._file.read(size, dtype="float32", always_2d=True)
             except (sf.SoundFileError, RuntimeError) as exc:
-                raise _decode_error(self.name, exc) from exc
-            if block.shape[0] == 0:
+                self._source.raise_if_failed()
+                yield from self._salvage(done, exc)
                 return
-            yield to_mono_float32(block, finite="zero", what=self.name)
+            failed = self._source.failure()
+            if failed is not None and not isinstance(failed, Exception):
+                raise failed  # a KeyboardInterrupt inside the caller's read()
+            if block.shape[0] == 0:
+                self._note_end(done, failed)
+                return
+            done += block.shape[0]
+            yield self._mono(block)
+
+    def _mono(self, block: npt.NDArray[Any]) -> FloatArray:
+        return to_mono_float32(block, finite="zero", what=self.name, repairs=self._repairs)
+
+    def _salvage(self, done: int, exc: BaseException) -> Iterator[FloatArray]:
+        """After a decoding error at frame ``done`` or later: reopen, seek back, and read
+        small pieces up to the damage, so at most one small piece is lost."""
+        piece = max(1, self.sample_rate // 20)
+        got = 0
+        try:
+            with native_stderr_to_log(self.name):
+                again = sf.SoundFile(self._source.decoder_input())
+                again.seek(done)
+        except (sf.SoundFileError, RuntimeError, TypeError, OSError):
+            again = None
+        if again is not None:
+            with again:
+                while True:
+                    try:
+                        with native_stderr_to_log(self.name):
+                            block = again.read(piece, dtype="float32", always_2d=True)
+                    except (sf.SoundFileError, RuntimeError):
+                        break
+                    if block.shape[0] == 0:
+                        break
+                    got += block.shape[0]
+                    yield self._mono(block)
+        stop = done + got
+        if stop == 0:
+            raise _decode_error(self.name, exc) from exc
+        self._stopped(stop, _one_line(exc))
+
+    def _note_end(self, done: int, failed: BaseException | None) -> None:
+        if failed is not None:
+            self._stopped(done, f"{type(failed).__name__}: {failed}")
+            return
+        short = self.frames - done
+        if self._file.format in _EXACT_LENGTH_FORMATS:
+            cut = short > max(1, self.sample_rate // 100)
+        else:  # MP3 and Ogg headers give an estimate: only a clear shortfall counts
+            cut = short > max(self.sample_rate, self.frames // 20)
+        if cut:
+            # The header promised more (a download cut short): say so, keep what is there.
+            self._stopped(done, "the file ends before the length its header gives")
+
+    def _stopped(self, at: int, why: str) -> None:
+        total = f" of {self.duration:.2f} s" if self.frames > at else ""
+        message = (
+            f"{self.name}: decoding stopped at {at / self.sample_rate:.2f} s{total} ({why}); "
+            "the result covers the audio decoded before it"
+        )
+        logger.warning("%s", message)
+        self.warnings.append(message)
+
+    def repair_warnings(self) -> list[str]:
+        """One line per kind of damaged sample replaced or clipped while decoding."""
+        return [f"{self.name}: {what} {count} sample(s)" for what, count in self._repairs.items()]
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        finally:
+            self._source.close()
 
     def __enter__(self) -> AudioFile:
         return self
@@ -245,18 +331,8 @@ class AudioFile:
         self.close()
 
 
-def _describe(source: object) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return str(source)
-    return str(getattr(source, "name", None) or f"<{type(source).__name__}>")
-
-
-def _decode_error(name: str, why: BaseException | str) -> AudioDecodeError:
-    if "does not exist" in str(why):
-        # libsndfile's words after a failed MP3 probe; the file is there (checked before).
-        why = "not a recognised audio format, or a damaged file"
-    formats = ", ".join(sorted(sf.available_formats()))
-    return AudioDecodeError(f"cannot decode {name} as audio ({why}); accepted formats: {formats}")
+# Formats whose header gives the exact length (for MP3 and Ogg it is an estimate).
+_EXACT_LENGTH_FORMATS = frozenset({"WAV", "WAVEX", "AIFF", "FLAC", "CAF", "W64", "RF64", "AU"})
 
 
 def load_audio(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .audio import BLOCK_SECONDS, AudioSource, check_sample_rate, open_audio, to_mono_float32
-from .errors import UnsupportedAudioError
+from .errors import OptionsError, UnsupportedAudioError
 from .metadata import ModelMetadata
 from .model import Model, load_model
 from .options import ClassifierOptions, coerce
@@ -47,6 +48,12 @@ class Classifier:
         model: str | os.PathLike[str] | None = None,
         options: ClassifierOptions | Mapping[str, Any] | None = None,
     ) -> None:
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise OptionsError(
+                f"Classifier model must be a path (str or os.PathLike) to a model folder or "
+                f".onnx/.ort file, or None for the bundled model; got {model!r} "
+                f"({type(model).__name__})"
+            )
         self._options = coerce(ClassifierOptions, options, "options")
         self._model: Model = load_model(
             None if model is None else Path(model), self._options.session
@@ -95,6 +102,10 @@ class Classifier:
         Returns:
             the result; with no speech found, ``label`` is ``None`` and ``windows`` is empty.
         """
+        if progress is not None and not callable(progress):
+            raise OptionsError(
+                f"progress must be a callable (seconds_done, seconds_total), got {progress!r}"
+            )
         if isinstance(audio, np.ndarray):
             if sample_rate is None:
                 raise UnsupportedAudioError("sample_rate is required when audio is a numpy array")
@@ -115,4 +126,6 @@ class Classifier:
                 stream.accept_waveform(block)
                 if progress is not None:
                     progress(stream.duration, f.duration)
-            return stream.finish()
+            result = stream.finish()
+            warnings = (*f.warnings, *f.repair_warnings())
+        return dataclasses.replace(result, warnings=warnings) if warnings else result

@@ -15,6 +15,7 @@ import glob
 import json
 import logging
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -23,10 +24,11 @@ from typing import Any, TextIO
 from .audio import AUDIO_EXTENSIONS, open_audio
 from .classifier import Classifier
 from .errors import EdgeSerError, OptionsError
+from .native import capture_native_stderr
 from .options import AGGREGATIONS, ClassifierOptions
+from .paths import display_name, os_reason, stat_path
 from .results import ClassificationResult
 from .stdin import STDIN_NAME, classify_stdin
-from .walk import walk_files
 
 __all__ = ["OPTION_FLAGS", "add_arguments", "expand_inputs", "run"]
 
@@ -110,6 +112,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     vad.add_argument(
         "--no-vad", action="store_true", help="no VAD: the whole file is one speech region"
     )
+    vad.add_argument(
+        "--energy-floor",
+        type=_energy_floor,
+        default=None,
+        metavar="DBFS|off",
+        help="frames quieter than this (dB of full scale, DC removed) are silence, whatever "
+        "webrtcvad says; 'off' turns the gate off (default -70)",
+    )
     agg = parser.add_argument_group("aggregation")
     agg.add_argument(
         "--aggregation",
@@ -128,6 +138,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX Runtime intra-op threads (default: 0 = automatic)")  # fmt: skip
 
 
+_OFF = "off"
+
+
+def _energy_floor(text: str) -> float | str:
+    if text.strip().lower() == _OFF:
+        return _OFF
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a level in dBFS (e.g. -70) or 'off', got {text!r}"
+        ) from None
+
+
 def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
     """Only the options given on the command line; the rest keep their defaults."""
 
@@ -135,8 +159,12 @@ def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
         return {k: v for k, v in values.items() if v is not None}
 
     no_vad = False if args.no_vad else None
+    vad = given(aggressiveness=args.vad_aggressiveness, enabled=no_vad)
+    floor = getattr(args, "energy_floor", None)
+    if floor is not None:
+        vad["energy_floor_dbfs"] = None if floor == _OFF else floor
     return ClassifierOptions.from_dict({
-        "vad": given(aggressiveness=args.vad_aggressiveness, enabled=no_vad),
+        "vad": vad,
         "window": given(window_s=args.window, overlap_s=args.overlap, min_window_s=args.min_window),
         "aggregation": given(method=args.aggregation, min_speech_ratio=args.min_speech_ratio),
         "session": given(intra_op_threads=args.threads),
@@ -144,14 +172,25 @@ def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
 
 
 def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
-    """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument."""
+    """Resolve PATH arguments to ``(name, path)`` pairs; ``path`` is None for a bad argument.
+
+    A name the file system refuses (too long, in a folder without search permission) and a
+    subfolder that cannot be read are bad arguments too: they are reported one per line
+    while the rest of the batch runs. Inside folders only regular files are taken (a FIFO
+    named ``x.wav`` would block); a path named on the command line may be a pipe.
+    """
     found: list[tuple[str, Path | None]] = []
     for pattern in patterns:
         if pattern == STDIN_NAME:  # standard input, as unix tools read it ('./-' is a file)
             found.append((pattern, Path(pattern)))
             continue
         path = Path(pattern)
-        if path.exists():
+        try:
+            info = stat_path(path)
+        except OSError:
+            found.append((pattern, None))
+            continue
+        if info is not None:
             matches = [path]
         elif glob.has_magic(pattern):
             matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
@@ -160,10 +199,11 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
         if not matches:
             found.append((pattern, None))
         for match in matches:
-            if match.is_dir():
-                files = walk_files(match, AUDIO_EXTENSIONS)  # symlinks followed, loops not
+            if _is_dir(match):
+                files, unreadable = _audio_files_in(match)
                 found.extend((str(f), f) for f in files)
-                if not files:
+                found.extend((str(d), None) for d in unreadable)
+                if not files and not unreadable:
                     found.append((str(match), None))
             else:
                 found.append((str(match), match))
@@ -173,43 +213,90 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, Path | None]]:
     return list(unique.items())
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        info = stat_path(path)
+    except OSError:
+        return False
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def _audio_files_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Audio files under ``folder`` (recursively, following links once), and the folders
+    that could not be read."""
+    files: list[Path] = []
+    unreadable: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def failed(exc: OSError) -> None:
+        unreadable.append(Path(exc.filename) if exc.filename else folder)
+
+    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        try:
+            info = os.stat(root)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:  # a symlink loop
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for name in names:
+            if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            file = Path(root) / name
+            try:
+                regular = stat.S_ISREG(os.stat(file).st_mode)
+            except OSError:
+                regular = True  # unreadable: classify() reports why, in its own line
+            if regular:
+                files.append(file)
+    return sorted(files), sorted(unreadable)
+
+
 def run(args: argparse.Namespace) -> int:
+    with capture_native_stderr():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else (args.format or "table")
     if args.json and args.format not in (None, "json"):
         raise OptionsError(f"--json and --format {args.format} disagree; give one of them")
     clf = Classifier(args.model, options_from_args(args))
     inputs = expand_inputs(list(args.paths))
-    names = [_display_name(name, args.basename) for name, _ in inputs]
-    table = _Table(sys.stdout, names, args.timeline) if fmt == "table" else None
+    shown = [display_name(_display_name(name, args.basename)) for name, _ in inputs]
+    table = _Table(sys.stdout, shown, args.timeline) if fmt == "table" else None
     rows = CsvRows(sys.stdout, clf.labels) if fmt == "csv" else None
     bar = _ProgressBar(sys.stderr, len(inputs), paths=[p for _, p in inputs])
     failed = 0
-    for index, (name, path) in enumerate(inputs):
+    for index, ((name, path), display) in enumerate(zip(inputs, shown, strict=True)):
         if path is None:
-            failed += _report(bar, name, _why_nothing(name))
+            failed += _report(bar, display, _why_nothing(name))
             continue
         try:
-            progress = functools.partial(bar.update, index, name)
+            progress = functools.partial(bar.update, index, display)
             if name == STDIN_NAME:
                 result = classify_stdin(clf, getattr(sys.stdin, "buffer", None), progress)
             else:
                 result = clf.classify(path, progress=progress)
         except EdgeSerError as exc:
-            failed += _report(bar, name, str(exc))
+            failed += _report(bar, display, str(exc))
             continue
         except Exception as exc:  # a bug must not lose the other files' results
-            logger.info("unexpected error on %s", name, exc_info=True)
+            logger.info("unexpected error on %s", display, exc_info=True)
             failed += _report(
-                bar, name, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+                bar, display, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
             )
             continue
         bar.clear()
         if table is not None:
-            table.row(names[index], result)
+            table.row(display, result)
         elif rows is not None:
-            rows.row(name, result)
+            rows.row(display, result)
         else:
-            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+            _write_json_line(result.to_dict())
+        for warning in result.warnings:
+            logger.debug("%s", warning)  # already logged as a warning where it happened
     bar.clear()
     return 1 if failed else 0
 
@@ -227,8 +314,33 @@ def _display_name(name: str, basename: bool) -> str:
     return name if relative.startswith(os.pardir) else relative
 
 
+def _write_json_line(obj: dict[str, Any]) -> None:
+    """One JSON object per line, always UTF-8. A file name's undecodable bytes (held as lone
+    surrogates) become ``\\udcXX`` escapes: valid JSON that decodes back to the same name."""
+    line = json.dumps(obj, ensure_ascii=False) + "\n"
+    data = line.encode("utf-8", "backslashreplace")
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's StringIO)
+        out.write(data.decode("utf-8"))
+    else:
+        out.flush()
+        buffer.write(data)
+        buffer.flush()
+    out.flush()
+
+
 def _why_nothing(name: str) -> str:
-    if Path(name).is_dir():
+    path = Path(name)
+    try:
+        info = stat_path(path)
+    except OSError as exc:
+        return f"cannot access: {os_reason(exc)}"
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(path).close()
+        except OSError as exc:
+            return f"cannot read this folder: {os_reason(exc)}"
         exts = ", ".join(sorted(AUDIO_EXTENSIONS))
         return f"no audio files in this folder (looked for {exts})"
     if glob.has_magic(name):
@@ -238,7 +350,8 @@ def _why_nothing(name: str) -> str:
 
 def _report(bar: _ProgressBar, name: str, message: str) -> int:
     bar.clear()
-    one_line = " ".join(message.split())  # one failure, one line, even if a library's has more
+    # One failure, one line, even if a library's message has more; names shown escaped.
+    one_line = display_name(" ".join(message.split()))
     print(f"{name}: error: {one_line}", file=sys.stderr, flush=True)
     return 1
 

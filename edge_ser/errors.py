@@ -10,6 +10,7 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudioNotFoundError",
+    "AudioReadError",
     "EdgeSerError",
     "ExportError",
     "InvalidAudioError",
@@ -39,6 +40,11 @@ class AudioError(EdgeSerError):
 
 class AudioNotFoundError(AudioError, FileNotFoundError):
     """The audio path does not exist (or a folder holds no audio)."""
+
+
+class AudioReadError(AudioError, OSError):
+    """The audio exists but cannot be read: permission denied, a name too long, a read that
+    failed (an I/O error, or an exception from the caller's file object)."""
 
 
 class AudioDecodeError(AudioError):

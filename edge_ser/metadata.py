@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ModelMetadataError
+from .fields import bounded, check_fields
+from .paths import read_small_text
 
 __all__ = [
     "FRONT_ENDS",
@@ -35,6 +37,11 @@ __all__ = [
 METADATA_KEY = "edge_ser"
 METADATA_FILENAME = "edge_ser.json"
 METADATA_VERSION = 1
+MAX_LABELS = 1024
+MAX_NAME = 256  # characters in a label, a graph input/output name or a quantisation name
+MAX_METADATA_BYTES = (
+    16 * 1024 * 1024
+)  # an edge_ser.json (or embedded entry) larger than this is refused
 
 InputKind = Literal["preprocessed", "raw_pcm"]
 # What the graph does first with its input samples (both take PCM; neither needs DSP in
@@ -59,27 +66,15 @@ class PreprocessingConfig:
     3. peak normalisation: ``y * (peak / max|y|)`` when ``max|y| > 1e-8`` (``peak_normalize``).
     """
 
-    trim_top_db: float = 20.0
-    trim_frame_length: int = 512
-    pre_emphasis: float = 0.97
+    trim_top_db: float = bounded(20.0, lo=-200.0, hi=200.0)
+    # Bounded: the trim pads each window to whole frames, so this sizes an allocation.
+    trim_frame_length: int = bounded(512, lo=1, hi=65_536)
+    pre_emphasis: float = bounded(0.97, lo=0.0, hi=1.0, hi_open=True)
     peak_normalize: bool = True
-    peak: float = 1.0
+    peak: float = bounded(1.0, lo=0.0, hi=1.0, lo_open=True)
 
     def __post_init__(self) -> None:
-        if not _is_int(self.trim_frame_length) or not (self.trim_frame_length >= 1):
-            raise ModelMetadataError(
-                f"preprocessing.trim_frame_length must be >= 1, got {self.trim_frame_length!r}"
-            )
-        if not _is_number(self.trim_top_db):
-            raise ModelMetadataError(
-                f"preprocessing.trim_top_db must be a finite number, got {self.trim_top_db!r}"
-            )
-        if not (0.0 <= self.pre_emphasis < 1.0):
-            raise ModelMetadataError(
-                f"preprocessing.pre_emphasis must be in [0, 1), got {self.pre_emphasis!r}"
-            )
-        if not (0.0 < self.peak <= 1.0):
-            raise ModelMetadataError(f"preprocessing.peak must be in (0, 1], got {self.peak!r}")
+        check_fields(self, "metadata preprocessing", ModelMetadataError)
 
 
 @dataclass(frozen=True)
@@ -106,17 +101,17 @@ class ModelMetadata:
         extra: free-form provenance: parity figures, tool versions, source checkpoint.
     """
 
-    labels: tuple[str, ...]
-    sample_rate: int = 16_000
-    max_window_s: float = 8.0
-    min_input_samples: int = 400
-    input_name: str = "input_values"
-    output_name: str = "probabilities"
-    logits_name: str | None = "logits"
+    labels: tuple[str, ...] = bounded(length=(2, MAX_LABELS))
+    sample_rate: int = bounded(16_000, choices=(8000, 16000, 32000, 48000))
+    max_window_s: float = bounded(8.0, lo=0.5, hi=60.0)
+    min_input_samples: int = bounded(400, lo=1, hi=60 * 48_000)
+    input_name: str = bounded("input_values", length=(1, MAX_NAME))
+    output_name: str = bounded("probabilities", length=(1, MAX_NAME))
+    logits_name: str | None = bounded("logits", length=(1, MAX_NAME))
     input_kind: InputKind = "preprocessed"
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
-    quantization: str = "none"
-    format_version: int = METADATA_VERSION
+    quantization: str = bounded("none", length=(1, MAX_NAME))
+    format_version: int = bounded(METADATA_VERSION, lo=0, hi=METADATA_VERSION)
     # Left out of repr(): the training record alone is ~8 KB. str() gives a summary.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     front_end: FrontEnd = "waveform"
@@ -124,49 +119,31 @@ class ModelMetadata:
     def __post_init__(self) -> None:
         if isinstance(self.labels, str):
             raise ModelMetadataError(f"metadata labels must be a list, got {self.labels!r}")
-        labels = tuple(self.labels)
-        object.__setattr__(self, "labels", labels)
-        if (
-            len(labels) < 2
-            or len(set(labels)) != len(labels)
-            or not all(isinstance(x, str) and x for x in labels)
-        ):
+        if _is_int(self.format_version) and self.format_version > METADATA_VERSION:
             raise ModelMetadataError(
-                f"metadata labels must be at least 2 distinct non-empty strings, got {list(labels)!r}"
-            )
-        if not _is_int(self.sample_rate) or self.sample_rate not in (8000, 16000, 32000, 48000):
-            raise ModelMetadataError(
-                f"metadata sample_rate must be 8000, 16000, 32000 or 48000 Hz "
-                f"(webrtcvad rates), got {self.sample_rate!r}"
-            )
-        if not (0.5 <= self.max_window_s <= 60.0):
-            raise ModelMetadataError(
-                f"metadata max_window_s must be 0.5 to 60 s, got {self.max_window_s!r}"
-            )
-        if not _is_int(self.min_input_samples) or not (
-            1 <= self.min_input_samples <= self.max_window_s * self.sample_rate
-        ):
-            raise ModelMetadataError(
-                f"metadata min_input_samples must be an integer from 1 to one window "
-                f"(max_window_s * sample_rate), got {self.min_input_samples!r}"
-            )
-        for name in ("input_name", "output_name", "logits_name"):
-            value = getattr(self, name)
-            if not isinstance(value, str) and not (name == "logits_name" and value is None):
-                raise ModelMetadataError(f"metadata {name} must be a string, got {value!r}")
-        if self.input_kind not in ("preprocessed", "raw_pcm"):
-            raise ModelMetadataError(
-                f"metadata input_kind must be 'preprocessed' or 'raw_pcm', got {self.input_kind!r}"
+                f"metadata format_version {self.format_version} is newer than this edge-ser "
+                f"understands ({METADATA_VERSION}); upgrade edge-ser"
             )
         if self.front_end not in FRONT_ENDS:
             raise ModelMetadataError(
                 f"metadata front_end must be one of {', '.join(map(repr, FRONT_ENDS))}, got "
                 f"{self.front_end!r} (a model for a newer edge-ser? upgrade edge-ser)"
             )
-        if self.format_version > METADATA_VERSION:
+        check_fields(self, "metadata", ModelMetadataError)
+        labels = self.labels
+        if len(set(labels)) != len(labels) or not all(0 < len(x) <= MAX_NAME for x in labels):
             raise ModelMetadataError(
-                f"metadata format_version {self.format_version} is newer than this edge-ser "
-                f"understands ({METADATA_VERSION}); upgrade edge-ser"
+                f"metadata labels must be at least 2 distinct non-empty strings of at most "
+                f"{MAX_NAME} characters, got {list(labels)!r}"
+            )
+        if not (self.min_input_samples <= self.max_window_s * self.sample_rate):
+            raise ModelMetadataError(
+                f"metadata min_input_samples must be an integer from 1 to one window "
+                f"(max_window_s * sample_rate), got {self.min_input_samples!r}"
+            )
+        if not isinstance(self.preprocessing, PreprocessingConfig):
+            raise ModelMetadataError(
+                f"metadata preprocessing must be an object, got {self.preprocessing!r}"
             )
 
     def __str__(self) -> str:
@@ -225,19 +202,29 @@ class ModelMetadata:
 
     @classmethod
     def from_json(cls, text: str, source: str = "metadata") -> ModelMetadata:
+        if not isinstance(text, str):
+            raise ModelMetadataError(f"{source} must be JSON text, got {type(text).__name__}")
+        if len(text) > MAX_METADATA_BYTES:
+            raise ModelMetadataError(
+                f"{source} is {len(text)} characters long; accepted: at most "
+                f"{MAX_METADATA_BYTES} (model metadata is a few kilobytes)"
+            )
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelMetadataError(f"{source} is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+            why = exc if isinstance(exc, ValueError) else "nested too deeply"
+            raise ModelMetadataError(f"{source} is not valid JSON: {why}") from exc
         return cls.from_dict(data)
 
     @classmethod
     def read(cls, path: str | Path) -> ModelMetadata:
         """Read an ``edge_ser.json`` file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ModelMetadataError(f"metadata path must be a path, got {type(path).__name__}")
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
+            text = read_small_text(p, MAX_METADATA_BYTES)
+        except (OSError, ValueError) as exc:
             raise ModelMetadataError(f"cannot read model metadata {p}: {exc}") from exc
         return cls.from_json(text, source=str(p))
 
@@ -249,7 +236,3 @@ class ModelMetadata:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

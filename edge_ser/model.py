@@ -15,19 +15,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+import os
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from .errors import ModelError, ModelMetadataError, ModelNotFoundError
+from .errors import (
+    ModelError,
+    ModelLoadError,
+    ModelMetadataError,
+    ModelNotFoundError,
+    OptionsError,
+)
 from .metadata import METADATA_FILENAME, METADATA_KEY, ModelMetadata
-from .options import SessionOptions
+from .options import SessionOptions, coerce
+from .paths import display_name, file_kind, os_reason, stat_path
 from .preprocess import preprocess, trim_bounds
 from .session import build_session
 
@@ -55,6 +64,7 @@ BUNDLED_MODELS: dict[str, tuple[str, ...]] = {
 }
 BUNDLED_MODEL_NAMES = BUNDLED_MODELS["default"]
 ASSETS_PACKAGE = "edge_ser.assets"
+MAX_MODEL_BYTES = 2 * 1024**3  # protobuf's limit for one ONNX file
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,10 @@ def _quiet() -> ort.RunOptions:
     return run_options
 
 
-def load_model(model: str | Path | None = None, options: SessionOptions | None = None) -> Model:
+def load_model(
+    model: str | os.PathLike[str] | None = None,
+    options: SessionOptions | Mapping[str, Any] | None = None,
+) -> Model:
     """Load a model folder or file, or the bundled default when ``model`` is ``None``.
 
     Raises:
@@ -159,28 +172,65 @@ def load_model(model: str | Path | None = None, options: SessionOptions | None =
         ModelLoadError: the file is corrupt, truncated or not a model.
         ModelMetadataError: the metadata is missing, invalid or disagrees with the graph.
     """
-    options = options or SessionOptions()
+    options = coerce(SessionOptions, options, "SessionOptions")
     if model is None:
         return _load_bundled("default", options)
+    if not isinstance(model, (str, os.PathLike)):
+        raise OptionsError(
+            f"model must be a path (str or os.PathLike) or None, got {model!r} "
+            f"({type(model).__name__})"
+        )
     path = Path(model)
-    if not path.exists() and str(model) in BUNDLED_MODELS:
+    info = _stat(path, "model")
+    if info is None and str(model) in BUNDLED_MODELS:
         return _load_bundled(str(model), options)
-    if not path.exists():
+    if info is None:
         names = ", ".join(BUNDLED_MODELS)
-        raise ModelNotFoundError(f"model not found: {path} (bundled models by name: {names})")
-    file = _model_in_folder(path) if path.is_dir() else path
+        raise ModelNotFoundError(
+            f"model not found: {display_name(path)} (bundled models by name: {names})"
+        )
+    file = _model_in_folder(path) if stat.S_ISDIR(info.st_mode) else path
+    _check_model_file(file)
     session = build_session(file, options)
-    metadata = _read_metadata(session, file.parent / METADATA_FILENAME, str(file))
-    return _checked(session, metadata, str(file))
+    metadata = _read_metadata(session, file.parent / METADATA_FILENAME, display_name(file))
+    return _checked(session, metadata, display_name(file))
+
+
+def _stat(path: Path, what: str) -> os.stat_result | None:
+    try:
+        return stat_path(path)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot open {what} {display_name(path)}: {os_reason(exc)}") from exc
+
+
+def _check_model_file(file: Path) -> None:
+    """A model must be a regular file of sane size: a FIFO would block ONNX Runtime forever,
+    a device such as /dev/zero never ends."""
+    info = _stat(file, "model")
+    if info is None:
+        raise ModelNotFoundError(f"model not found: {display_name(file)}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelLoadError(
+            f"{display_name(file)} is {file_kind(info.st_mode)}, not a model file; "
+            "pass a model folder or an .onnx/.ort file"
+        )
+    if info.st_size > MAX_MODEL_BYTES:
+        raise ModelLoadError(
+            f"{display_name(file)} is {info.st_size} bytes; accepted: at most {MAX_MODEL_BYTES} "
+            "(a single-file ONNX model is limited to 2 GiB)"
+        )
+    if not os.access(file, os.R_OK):
+        raise ModelLoadError(f"cannot open model {display_name(file)}: Permission denied")
 
 
 def _model_in_folder(folder: Path) -> Path:
     for name in MODEL_FILENAMES:
-        if (folder / name).is_file():
+        info = _stat(folder / name, "model")
+        if info is not None and not stat.S_ISDIR(info.st_mode):
             return folder / name
     raise ModelNotFoundError(
-        f"{folder} holds no {' or '.join(MODEL_FILENAMES)}; pass a folder written by "
-        "`edge-ser export` or a model file"
+        f"{display_name(folder)} holds no {' or '.join(MODEL_FILENAMES)}; pass a folder "
+        "written by `edge-ser export` or a model file"
     )
 
 
@@ -224,7 +274,10 @@ def _read_metadata(
     embedded = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if embedded:
         return ModelMetadata.from_json(embedded, source=f"{source} (embedded metadata)")
-    if sidecar.is_file():
+    if isinstance(sidecar, Path):
+        if _stat(sidecar, "metadata") is not None:
+            return ModelMetadata.read(sidecar)
+    elif sidecar.is_file():
         return ModelMetadata.from_json(sidecar.read_text(encoding="utf-8"), source=str(sidecar))
     raise ModelMetadataError(
         f"{source} has no embedded '{METADATA_KEY}' metadata and no {METADATA_FILENAME} "

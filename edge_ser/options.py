@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args
 
 from .errors import OptionsError
+from .fields import bounded, check_fields
 
 __all__ = [
     "AGGREGATIONS",
@@ -35,7 +36,7 @@ def _check(cond: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class VadOptions:
-    """Voice activity detection with webrtcvad.
+    """Voice activity detection with webrtcvad, gated by an energy floor.
 
     Attributes:
         enabled: run VAD; when False the whole audio is one speech region.
@@ -44,30 +45,24 @@ class VadOptions:
         min_speech_ms: a region with less voiced audio than this is treated as noise.
         min_silence_ms: silence shorter than this does not end a region (regions are merged).
         speech_pad_ms: padding added on both sides of each region, clipped to the audio.
+        energy_floor_dbfs: a frame whose RMS (after removing its mean, so a DC offset does
+            not count) is below this level, in dB relative to full scale, is silence whatever
+            webrtcvad says, and is not shown to webrtcvad. Once webrtcvad has adapted to a
+            recording it flags runs of digital silence (exact zeros: padded, muted or gated
+            audio) as speech; this gate stops that. ``None`` turns the gate off. The default,
+            -70 dBFS, is far below any speech and below the noise floor of most recordings.
     """
 
     enabled: bool = True
-    aggressiveness: int = 2
-    frame_ms: int = 30
-    min_speech_ms: int = 90
-    min_silence_ms: int = 300
-    speech_pad_ms: int = 150
+    aggressiveness: int = bounded(2, choices=(0, 1, 2, 3))
+    frame_ms: int = bounded(30, choices=(10, 20, 30))
+    min_speech_ms: int = bounded(90, lo=0, hi=60_000)
+    min_silence_ms: int = bounded(300, lo=0, hi=60_000)
+    speech_pad_ms: int = bounded(150, lo=0, hi=60_000)
+    energy_floor_dbfs: float | None = bounded(-70.0, lo=-120.0, hi=0.0)
 
     def __post_init__(self) -> None:
-        _check(
-            self.aggressiveness in (0, 1, 2, 3),
-            f"VadOptions.aggressiveness must be 0, 1, 2 or 3, got {self.aggressiveness!r}",
-        )
-        _check(
-            self.frame_ms in (10, 20, 30),
-            f"VadOptions.frame_ms must be 10, 20 or 30 (webrtcvad frames), got {self.frame_ms!r}",
-        )
-        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
-            value = getattr(self, name)
-            _check(
-                isinstance(value, int) and 0 <= value <= 60_000,
-                f"VadOptions.{name} must be an integer from 0 to 60000 ms, got {value!r}",
-            )
+        check_fields(self, "VadOptions", OptionsError)
 
 
 @dataclass(frozen=True)
@@ -86,16 +81,12 @@ class WindowOptions:
         min_window_s: the shortest window sent to the model.
     """
 
-    window_s: float | None = None
-    overlap_s: float = 0.0
-    min_window_s: float = 1.0
+    window_s: float | None = bounded(None, lo=0.5, hi=60.0)
+    overlap_s: float = bounded(0.0, lo=0.0, hi=30.0)
+    min_window_s: float = bounded(1.0, lo=0.0, hi=60.0, lo_open=True)
 
     def __post_init__(self) -> None:
-        if self.window_s is not None:
-            _check(
-                0.5 <= self.window_s <= 60.0,
-                f"WindowOptions.window_s must be between 0.5 and 60 seconds, got {self.window_s!r}",
-            )
+        check_fields(self, "WindowOptions", OptionsError)
         limit = self.window_s if self.window_s is not None else 60.0
         _check(
             0.0 <= self.overlap_s < limit / 2,
@@ -122,17 +113,10 @@ class AggregationOptions:
     """
 
     method: Aggregation = "duration"
-    min_speech_ratio: float = 0.3
+    min_speech_ratio: float = bounded(0.3, lo=0.0, hi=1.0)
 
     def __post_init__(self) -> None:
-        _check(
-            self.method in AGGREGATIONS,
-            f"AggregationOptions.method must be one of {', '.join(AGGREGATIONS)}, got {self.method!r}",
-        )
-        _check(
-            0.0 <= self.min_speech_ratio <= 1.0,
-            f"AggregationOptions.min_speech_ratio must be in [0, 1], got {self.min_speech_ratio!r}",
-        )
+        check_fields(self, "AggregationOptions", OptionsError)
 
 
 @dataclass(frozen=True)
@@ -142,35 +126,20 @@ class SessionOptions:
     Attributes:
         intra_op_threads: threads for one operator; 0 lets ONNX Runtime decide.
         inter_op_threads: threads across operators (1 is right for this sequential graph).
-        providers: execution providers in order of preference.
+        providers: execution providers in order of preference (a list or tuple of names).
         batch_size: at most this many equal-length windows go through the model at once.
             The default 1 keeps peak memory to one window's activations (about 30 MB for
             an 8-second DistilHuBERT window exported with the graph passes, 120 MB
             without); larger batches trade memory for little speed on a CPU.
     """
 
-    intra_op_threads: int = 0
-    inter_op_threads: int = 1
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    batch_size: int = 1
+    intra_op_threads: int = bounded(0, lo=0, hi=256)
+    inter_op_threads: int = bounded(1, lo=0, hi=256)
+    providers: tuple[str, ...] = bounded(("CPUExecutionProvider",), length=(1, 16))
+    batch_size: int = bounded(1, lo=1, hi=64)
 
     def __post_init__(self) -> None:
-        _check(
-            isinstance(self.intra_op_threads, int) and 0 <= self.intra_op_threads <= 256,
-            f"SessionOptions.intra_op_threads must be 0 (auto) to 256, got {self.intra_op_threads!r}",
-        )
-        _check(
-            isinstance(self.inter_op_threads, int) and 0 <= self.inter_op_threads <= 256,
-            f"SessionOptions.inter_op_threads must be 0 (auto) to 256, got {self.inter_op_threads!r}",
-        )
-        _check(
-            len(self.providers) > 0 and all(isinstance(p, str) for p in self.providers),
-            f"SessionOptions.providers must be a non-empty sequence of names, got {self.providers!r}",
-        )
-        _check(
-            isinstance(self.batch_size, int) and 1 <= self.batch_size <= 64,
-            f"SessionOptions.batch_size must be 1 to 64, got {self.batch_size!r}",
-        )
+        check_fields(self, "SessionOptions", OptionsError)
 
 
 @dataclass(frozen=True)
@@ -218,6 +187,9 @@ def coerce(cls: type[T], value: object, what: str | None = None) -> T:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
+        bad_keys = [k for k in value if not isinstance(k, str)]
+        if bad_keys:
+            raise OptionsError(f"{what}: option names must be strings, got {bad_keys[0]!r}")
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(value) - names)
         if unknown:
@@ -225,11 +197,8 @@ def coerce(cls: type[T], value: object, what: str | None = None) -> T:
                 f"{what}: unknown option(s) {', '.join(map(str, unknown))}; "
                 f"accepted: {', '.join(sorted(names))}"
             )
-        kwargs = dict(value)
-        if cls is SessionOptions and "providers" in kwargs:
-            kwargs["providers"] = tuple(kwargs["providers"])
         try:
-            return cls(**kwargs)
+            return cls(**dict(value))
         except TypeError as exc:  # pragma: no cover - guarded by the unknown-key check
             raise OptionsError(f"{what}: {exc}") from exc
     raise OptionsError(f"{what} must be a {cls.__name__} or a dict, got {type(value).__name__}")

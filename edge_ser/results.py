@@ -108,6 +108,9 @@ class ClassificationResult:
         options: the options actually used.
         source: the input's path, or ``None`` for arrays and file objects.
         model: the model's name or path.
+        warnings: what went wrong while decoding a file, one line each: where decoding
+            stopped in a damaged or truncated file (the result covers the audio before
+            it), damaged samples that were replaced. Empty for a clean input.
     """
 
     label: str | None
@@ -120,6 +123,7 @@ class ClassificationResult:
     options: ClassifierOptions = field(default_factory=ClassifierOptions)
     source: str | None = None
     model: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_speech(self) -> bool:
@@ -148,4 +152,5 @@ class ClassificationResult:
             "speech_regions": [r.to_dict() for r in self.speech_regions],
             "model": self.model,
             "options": self.options.to_dict(),
+            "warnings": list(self.warnings),
         }

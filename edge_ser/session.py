@@ -8,12 +8,14 @@ Runtime recognises the format from the file's content.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import onnxruntime as ort
 
 from .errors import ModelLoadError, OptionsError
 from .options import SessionOptions
+from .paths import display_name, os_reason
 
 __all__ = ["build_session"]
 
@@ -55,12 +57,56 @@ def build_session(model: Path | bytes, options: SessionOptions) -> ort.Inference
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3  # errors only: the library reports problems itself
     providers = _select_providers(options.providers)
-    source = model if isinstance(model, bytes) else str(model)
+    name = "model bytes" if isinstance(model, bytes) else display_name(model)
+    source: str | bytes = model if isinstance(model, bytes) else str(model)
+    if isinstance(source, str) and not _utf8(source):
+        # ONNX Runtime takes the path as UTF-8: a name with other bytes goes in as content.
+        try:
+            source = Path(source).read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read {name}: {os_reason(exc)}") from exc
     try:
         return ort.InferenceSession(source, sess_options=so, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types, none shared
-        name = "model bytes" if isinstance(model, bytes) else str(model)
-        raise ModelLoadError(
-            f"ONNX Runtime cannot load {name} (corrupt, truncated or not an .onnx/.ort model): "
-            f"{' '.join(str(exc).split())}"
-        ) from exc
+        raise ModelLoadError(_why_not_loaded(name, " ".join(str(exc).split()))) from exc
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MISSING_OP = re.compile(r"(?P<domain>[\w.]*):(?P<op>\w+)\(-?\d+\) is not a registered function/op")
+_EXTENSIONS_DOMAIN = "ai.onnx.contrib"
+
+
+def _why_not_loaded(name: str, message: str) -> str:
+    """Say what is missing when ONNX Runtime cannot load a valid graph; else call it corrupt."""
+    missing = _MISSING_OP.search(message)
+    if missing:
+        domain = missing["domain"] or "ai.onnx"
+        where = (
+            "custom operators of this domain come from onnxruntime-extensions "
+            "(pip install onnxruntime-extensions), which the edge-ser runtime does not load; "
+            "use model.onnx or model_raw.onnx instead"
+            if domain == _EXTENSIONS_DOMAIN
+            else "load a model without custom operators, or an onnxruntime build that has it"
+        )
+        return (
+            f"{name} needs the operator {missing['op']} of domain {domain}, which this "
+            f"ONNX Runtime ({ort.__version__}) does not provide: {where}"
+        )
+    if "guarantees* support for models stamped with official released onnx opset" in message:
+        opset = re.search(r"Opset (\d+)", message)
+        which = f"ONNX opset {opset.group(1)}" if opset else "an ONNX opset"
+        return (
+            f"{name} uses {which}, newer than this ONNX Runtime ({ort.__version__}) supports: "
+            f"upgrade onnxruntime or re-export with an older opset ({message})"
+        )
+    return (
+        f"ONNX Runtime cannot load {name} (corrupt, truncated or not an .onnx/.ort model): "
+        f"{message}"
+    )

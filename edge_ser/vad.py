@@ -17,6 +17,10 @@ The region being built is :attr:`SpeechDetector.active`; its start is final as s
 exists and its end only grows, which lets the stream cut full windows before the region
 ends. A region is *finalised* once no later speech can merge into it.
 
+Frames whose energy (RMS with the frame's mean removed) is below
+``VadOptions.energy_floor_dbfs`` are silence whatever webrtcvad would say: once adapted to a
+recording, webrtcvad flags runs of digital silence as speech.
+
 webrtcvad needs a moment to learn the background noise and flags the first ~100 ms of any
 noise as speech; the detector therefore first runs it over the opening ``PRIME_MS`` of the
 audio, discarding the decisions, and then classifies from the start (the first decisions
@@ -79,6 +83,9 @@ class SpeechDetector:
         self._min_voiced_frames = math.ceil(options.min_speech_ms / options.frame_ms)
         self._vad = webrtcvad.Vad(options.aggressiveness) if options.enabled else None
         self._prime_frames = math.ceil(PRIME_MS / options.frame_ms)
+        floor = options.energy_floor_dbfs
+        # The floor as a variance of int16 samples (full scale = 32768).
+        self._floor_var = None if floor is None else (32768.0 * 10 ** (floor / 20)) ** 2
         self._primed = self._vad is None
         self._rest = np.zeros(0, dtype=np.int16)
         self._raw: _Raw | None = None
@@ -114,9 +121,14 @@ class SpeechDetector:
         count = pcm.shape[0] // n
         flags = np.ones(count, dtype=np.bool_)
         done: list[Region] = []
+        loud = self._above_floor(pcm[: count * n].reshape(count, n))
         for i in range(count):
             if self._vad is not None:
-                flags[i] = self._vad.is_speech(pcm[i * n : (i + 1) * n].tobytes(), self.sample_rate)
+                # Frames under the energy floor are silence and are not shown to webrtcvad,
+                # whose noise estimate would otherwise adapt to them.
+                flags[i] = loud[i] and self._vad.is_speech(
+                    pcm[i * n : (i + 1) * n].tobytes(), self.sample_rate
+                )
                 self._step(bool(flags[i]), done)
             else:
                 self.frames_done += 1
@@ -139,6 +151,14 @@ class SpeechDetector:
             self.active.end = min(self.active.end, total)
             self._finalize(done)
         return flags, done
+
+    def _above_floor(self, frames: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
+        """Per frame: is its AC energy (the mean removed) at or above the energy floor?"""
+        if self._floor_var is None or frames.shape[0] == 0:
+            return np.ones(frames.shape[0], dtype=np.bool_)
+        x = frames.astype(np.float64)
+        var = np.mean(np.square(x - x.mean(axis=1, keepdims=True)), axis=1)
+        return np.asarray(var >= self._floor_var, dtype=np.bool_)
 
     def _prime(self, pcm: npt.NDArray[np.int16]) -> None:
         # webrtcvad adapts its noise estimate over its first frames and meanwhile flags any

@@ -240,6 +240,29 @@ CASES = (
         {"vad": {"enabled": False}, "window": {"min_window_s": 0.01}},
         min_input_samples=400,
     ),
+    Case(
+        "energy_gate_off",
+        "the energy floor turned off: webrtcvad alone judges the faint noise between bursts",
+        lambda: synth([(0.3, 1.2, 100, 0.3), (2.0, 2.8, 125, 0.25)], 3.2, seed=11),
+        {"vad": {"energy_floor_dbfs": None}},
+    ),
+    Case(
+        "digital_silence_dc",
+        "bursts in exact digital silence with a DC offset: the energy floor (mean removed) "
+        "gates the gaps",
+        lambda: np.asarray(
+            np.clip(
+                synth([(0.3, 1.2, 100, 0.3), (2.0, 2.8, 125, 0.25)], 3.2, noise_lsb=0).astype(
+                    np.int32
+                )
+                + 3000,
+                -32768,
+                32767,
+            ),
+            dtype=np.int16,
+        ),
+        {"vad": {"energy_floor_dbfs": -60.0}},
+    ),
     Case("silence", "faint noise only: no speech, no windows", lambda: synth([], 1.0, seed=10), {}),
     Case("empty", "no samples at all", lambda: np.zeros(0, dtype=np.int16), {}),
 )
@@ -351,7 +374,10 @@ def run_detector(options: ClassifierOptions, x: F32) -> dict[str, Any]:
         flags += [bool(v) for v in f]
         regions += [[r.start, r.end] for r in done]
     calls = logs[0] if logs else []
-    prime = len(calls) - (len(flags) if options.vad.enabled else 0)
+    n = det.frame_length
+    prime = min(math.ceil(PRIME_MS / options.vad.frame_ms), x.shape[0] // n) if calls else 0
+    # Frames under the energy floor are not shown to webrtcvad.
+    gated = len(flags) - (len(calls) - prime) if options.vad.enabled else 0
     return {
         "frame_length": det.frame_length,
         "flags": "".join("1" if v else "0" for v in flags),
@@ -359,6 +385,7 @@ def run_detector(options: ClassifierOptions, x: F32) -> dict[str, Any]:
         "vad_calls": {
             "count": len(calls),
             "prime_calls": prime,
+            "gated_frames": gated,
             "decisions": "".join("1" if d else "0" for _, d in calls),
             "crc32": [c for c, _ in calls],
         },
@@ -578,7 +605,9 @@ SCRIPT_CASES: tuple[tuple[str, dict[str, Any], str, int], ...] = (
 def vad_script_case(
     name: str, raw_options: dict[str, Any], script: str, extra: int
 ) -> dict[str, Any]:
-    options = ClassifierOptions.from_dict(raw_options)
+    # The audio is digital silence and the decisions are scripted: the energy floor is off.
+    vad = {"energy_floor_dbfs": None, **raw_options.get("vad", {})}
+    options = ClassifierOptions.from_dict({**raw_options, "vad": vad})
     md = metadata_for(CASES[0])
     plan = WindowPlan.from_options(options.window, md.max_window_s, md.sample_rate)
     n = SAMPLE_RATE * options.vad.frame_ms // 1000
@@ -776,7 +805,7 @@ def build(out_dir: Path, inputs_dir: Path | None = None) -> list[Path]:
     names = []
     for case in CASES:
         file = f"stream_{case.name}.json"
-        if inputs_dir is not None:
+        if inputs_dir is not None and (inputs_dir / file).is_file():
             old = json.loads((inputs_dir / file).read_text(encoding="utf-8"))
             pcm = decode_int16(old["audio"])
         else:

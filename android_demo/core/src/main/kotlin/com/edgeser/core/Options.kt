@@ -28,6 +28,8 @@ private fun checkKeys(obj: JsonObject, what: String, accepted: List<String>) {
  * @property minSpeechMs a region with less voiced audio than this is treated as noise.
  * @property minSilenceMs silence shorter than this does not end a region.
  * @property speechPadMs padding added on both sides of each region, clipped to the audio.
+ * @property energyFloorDbfs frames whose RMS (mean removed) is below this many dB of full
+ *   scale are silence and are not shown to the VAD; null turns the gate off.
  */
 data class VadOptions(
     val enabled: Boolean = true,
@@ -35,7 +37,8 @@ data class VadOptions(
     val frameMs: Int = 30,
     val minSpeechMs: Int = 90,
     val minSilenceMs: Int = 300,
-    val speechPadMs: Int = 150
+    val speechPadMs: Int = 150,
+    val energyFloorDbfs: Double? = -70.0
 ) {
     init {
         check(aggressiveness in 0..3, "VadOptions.aggressiveness must be 0, 1, 2 or 3, got $aggressiveness")
@@ -44,10 +47,14 @@ data class VadOptions(
         check(minSpeechMs in 0..60000, "VadOptions.min_speech_ms must be an integer from 0 to 60000 ms, got $minSpeechMs")
         check(minSilenceMs in 0..60000, "VadOptions.min_silence_ms must be an integer from 0 to 60000 ms, got $minSilenceMs")
         check(speechPadMs in 0..60000, "VadOptions.speech_pad_ms must be an integer from 0 to 60000 ms, got $speechPadMs")
+        val floor = energyFloorDbfs
+        check(floor == null || (floor >= -120.0 && floor <= 0.0),
+            "VadOptions.energy_floor_dbfs must be a finite number from -120 to 0 or null, got $floor")
     }
 
     companion object {
-        private val KEYS = listOf("enabled", "aggressiveness", "frame_ms", "min_speech_ms", "min_silence_ms", "speech_pad_ms")
+        private val KEYS = listOf("enabled", "aggressiveness", "frame_ms", "min_speech_ms", "min_silence_ms", "speech_pad_ms",
+            "energy_floor_dbfs")
 
         fun fromJson(obj: JsonObject): VadOptions {
             checkKeys(obj, "VadOptions", KEYS)
@@ -58,7 +65,12 @@ data class VadOptions(
                 frameMs = if (obj.has("frame_ms")) obj.int("frame_ms") else d.frameMs,
                 minSpeechMs = if (obj.has("min_speech_ms")) obj.int("min_speech_ms") else d.minSpeechMs,
                 minSilenceMs = if (obj.has("min_silence_ms")) obj.int("min_silence_ms") else d.minSilenceMs,
-                speechPadMs = if (obj.has("speech_pad_ms")) obj.int("speech_pad_ms") else d.speechPadMs
+                speechPadMs = if (obj.has("speech_pad_ms")) obj.int("speech_pad_ms") else d.speechPadMs,
+                energyFloorDbfs = when {
+                    !obj.has("energy_floor_dbfs") -> d.energyFloorDbfs
+                    obj.isNull("energy_floor_dbfs") -> null
+                    else -> obj.double("energy_floor_dbfs")
+                }
             )
         }
     }

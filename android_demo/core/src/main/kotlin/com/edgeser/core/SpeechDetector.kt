@@ -101,7 +101,9 @@ class SpeechDetector(val options: VadOptions, val sampleRate: Int, vadFactory: F
         for (i in 0 until count) {
             val v = vad
             if (v != null) {
-                flags[i] = v.isSpeech(pcm.copyOfRange(i * n, (i + 1) * n))
+                // Frames under the energy floor are silence and are not shown to the VAD,
+                // whose noise estimate would otherwise adapt to them (Python: same).
+                flags[i] = aboveFloor(pcm, i * n, n) && v.isSpeech(pcm.copyOfRange(i * n, (i + 1) * n))
                 step(flags[i], done)
             } else {
                 framesDone++
@@ -109,6 +111,25 @@ class SpeechDetector(val options: VadOptions, val sampleRate: Int, vadFactory: F
         }
         rest = pcm.copyOfRange(count * n, pcm.size)
         return Update(flags, done)
+    }
+
+    private val floorVar: Double? = options.energyFloorDbfs?.let {
+        val level = 32768.0 * Math.pow(10.0, it / 20.0)
+        level * level
+    }
+
+    /** Is the frame's AC energy (its mean removed) at or above the energy floor? */
+    private fun aboveFloor(pcm: ShortArray, from: Int, n: Int): Boolean {
+        val limit = floorVar ?: return true
+        var mean = 0.0
+        for (k in from until from + n) mean += pcm[k].toDouble()
+        mean /= n
+        var sum = 0.0
+        for (k in from until from + n) {
+            val d = pcm[k].toDouble() - mean
+            sum += d * d
+        }
+        return sum / n >= limit
     }
 
     /** End of audio after [total] samples: classify what is held, finalise, clip. */
