@@ -52,9 +52,14 @@ def recover_conv_encoder(model_path: str | Path, out: str | Path, config: Any = 
 
     def affine(op: str) -> np.ndarray:
         node = consts.get(f"{NORM}{op}")
-        if node is None or node.input[1] not in weights:
+        if node is not None and node.input[1] in weights:  # as torch.onnx exported it
+            return np.array(weights[node.input[1]], dtype=np.float32).reshape(-1)
+        # after the exporter's graph passes (edge_ser_export.graph_passes folds the norm)
+        prefix = {"Mul": "edge_ser_pass/gamma", "Add": "edge_ser_pass/beta"}[op]
+        found = [w for name, w in weights.items() if name.startswith(prefix)]
+        if len(found) != 1:
             raise TrainingError(f"{model_path}: no group-norm {op} of conv layer 0")
-        return np.asarray(weights[node.input[1]], dtype=np.float32).reshape(-1)
+        return np.array(found[0], dtype=np.float32).reshape(-1)
 
     net = HubertModel(config if config is not None else distilhubert_config()).eval()
     layers = net.feature_extractor.conv_layers
