@@ -28,6 +28,7 @@ only when a batch runs, so ``import edge_ser`` never does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -594,6 +595,10 @@ class _Writer:
         self.last = time.monotonic()
         if not self.rows:
             return
+        with _output_errors(self.root):
+            self._write()
+
+    def _write(self) -> None:
         pa = _pyarrow()
         stem = f"part-{self.run}-{self.count:05d}"
         if self.options.jsonl:  # first: a JSONL part without its Parquet part is an orphan
@@ -610,6 +615,16 @@ class _Writer:
         with self.fs.open_output_stream(tmp) as f:
             f.write(data)
         self.fs.move(tmp, final)
+
+
+@contextlib.contextmanager
+def _output_errors(out: object) -> Iterator[None]:
+    """Turn a failure to read or write the output folder into one clear error."""
+    pa = _pyarrow()
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        raise EdgeSerError(f"cannot use the output folder {out}: {_one_line(str(exc))}") from None
 
 
 def _check_state_file(fs: Any, root: str, identity: dict[str, Any]) -> None:
@@ -686,13 +701,15 @@ def classify_batch(
     # The session options (threads) change speed, not results: a rerun may change them.
     result_options = {k: v for k, v in copts.to_dict().items() if k != "session"}
     identity = {"edge_ser": __version__, "model": source, "options": result_options}
-    _check_state_file(fs, root, identity)
-    state = _State(fs, root)
+    with _output_errors(out):
+        _check_state_file(fs, root, identity)
+        state = _State(fs, root)
     resolved = resolve_inputs([str(i) for i in inputs])
     todo = [(name, why) for name, why in resolved if name not in state.status]
     skipped = len(resolved) - len(todo)
     failed_before = sum(1 for name, _ in resolved if state.status.get(name, STATUS_OK) != STATUS_OK)
-    writer = _Writer(fs, root, bopts)
+    with _output_errors(out):
+        writer = _Writer(fs, root, bopts)
     counts = {"done": 0, "failed": 0}
     audio = 0.0
 

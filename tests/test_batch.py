@@ -281,3 +281,15 @@ def test_without_ray_the_error_names_the_extra(
     assert main(["batch", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'pip install "edge-ser[batch]"' in err[0]
+
+
+def test_unusable_output_folder_is_one_line_exit_2(
+    audio_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    assert main(["batch", str(audio_set), "--out", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "edge-ser batch: error: cannot use the output folder"
+    )
