@@ -403,18 +403,22 @@ def _one_line(message: str) -> str:
 
 def classify_one(clf: Classifier, name: str, local_path: str | None = None) -> dict[str, Any]:
     """One result row: ``classify --json``'s dict plus ``status`` and ``error``; never raises."""
+    local = local_path or name
     try:
         if _is_uri(name):
             fs, path = _filesystem(name)
             with fs.open_input_file(path) as f:
                 result = clf.classify(f)
         else:
-            result = clf.classify(Path(local_path or name))
+            result = clf.classify(Path(local))
         row = result.to_dict()
     except EdgeSerError as exc:
-        return _error_row(name, str(exc))
-    except FileNotFoundError:  # a remote file that vanished
+        # Messages name the file as the worker opened it; the row names it as given.
+        return _error_row(name, str(exc).replace(local, name))
+    except FileNotFoundError:  # a remote file that is not there
         return _error_row(name, "no such file")
+    except OSError as exc:  # a remote filesystem refusing (permissions, network)
+        return _error_row(name, f"cannot read: {exc}")
     except Exception as exc:  # one bad file must not fail the job
         logger.info("unexpected error on %s", name, exc_info=True)
         return _error_row(name, f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)")

@@ -83,9 +83,12 @@ def test_batch_equals_classify_and_a_bad_file_is_a_row(
     audio_set: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    missing = str(audio_set / "missing.wav")
     uri = (audio_set / "b.flac").as_uri()  # through pyarrow's filesystem layer
+    monkeypatch.chdir(audio_set.parent)  # relative names, as a user types them
+    audio_set = Path(audio_set.name)
+    missing = str(audio_set / "missing.wav")
     seen: list[BatchProgress] = []
     summary = classify_batch(
         [str(audio_set), missing, uri],
@@ -293,3 +296,25 @@ def test_unusable_output_folder_is_one_line_exit_2(
     assert len(err) == 1 and err[0].startswith(
         "edge-ser batch: error: cannot use the output folder"
     )
+
+
+def test_progress_line_counts_files_audio_hours_and_failures() -> None:
+    import io
+
+    from edge_ser.cli_batch import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    bar = _Progress(out)
+    bar.update(BatchProgress(files=10, done=4, failed=1, audio_seconds=1800.0, elapsed_s=60.0))
+    line = out.getvalue()
+    assert line.startswith("\r[") and "4/10 files" in line and "0.50 audio h" in line
+    assert "30.0 h/h" in line and "0.07 files/s" in line and "1 failed" in line
+    bar.clear()
+    assert out.getvalue().endswith("\r\x1b[K")
+    quiet = io.StringIO()  # not a terminal: nothing, so logs and pipes stay clean
+    _Progress(quiet).update(BatchProgress(10, 4, 1, 1800.0, 60.0))
+    assert quiet.getvalue() == ""
