@@ -28,6 +28,7 @@ __all__ = ["main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("edge_ser.cli_classify", "classify the emotion in audio files"),
     "listen": ("edge_ser.cli_listen", "classify the microphone live, window by window"),
+    "batch": ("edge_ser.cli_batch", "classify many files on Ray Data, with resume"),
     "benchmark": ("edge_ser.benchmark", "measure latency, real-time factor and memory"),
     "export": ("edge_ser_export.cli", "export a fine-tuned checkpoint to (int8) ONNX / ORT"),
     "train": ("edge_ser_train.cli", "fine-tune DistilHuBERT on emotion corpora"),
