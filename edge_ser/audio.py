@@ -29,7 +29,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from .errors import InvalidAudioError, UnsupportedAudioError
+from .errors import AudioDecodeError, InvalidAudioError, UnsupportedAudioError
 from .native import native_stderr_to_log
 from .sources import decode_error as _decode_error
 from .sources import one_line as _one_line

@@ -101,6 +101,8 @@ class FfmpegAudioFile(AudioFile):
         self._av: Any = av
         self.name = _describe(source)
         self.stopped_at: float | None = None
+        self.warnings: list[str] = []  # copied into the result, as for libsndfile's files
+        self._repairs: dict[str, int] = {}
         self._why_not_sndfile = libsndfile_error
         self._owned: BinaryIO | None = None
         self._container: Any = None
@@ -119,12 +121,12 @@ class FfmpegAudioFile(AudioFile):
             except (OSError, ValueError) as exc:
                 raise self._error(f"the file object cannot be read: {exc}") from exc
         try:
-            self._open(fileobj)
+            self._open_container(fileobj)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, fileobj: BinaryIO) -> None:
+    def _open_container(self, fileobj: BinaryIO) -> None:
         av = self._av
         try:
             self._container = av.open(
@@ -201,12 +203,12 @@ class FfmpegAudioFile(AudioFile):
                 frame = pending.pop() if pending else next(self._frames_iter, None)
             except _Stop as stop:
                 self.stopped_at = decoded / self.sample_rate
-                logger.warning(
-                    "%s: decoding stopped at %.2f s (%s); the result covers the audio before it",
-                    self.name,
-                    self.stopped_at,
-                    stop.reason,
+                message = (
+                    f"{self.name}: decoding stopped at {self.stopped_at:.2f} s ({stop.reason}); "
+                    "the result covers the audio before it"
                 )
+                logger.warning("%s", message)
+                self.warnings.append(message)
                 frame = None
             converted = self._converter.resample(frame)  # None flushes the converter
             for out in converted:
@@ -219,7 +221,7 @@ class FfmpegAudioFile(AudioFile):
                 head, tail = block[:size], block[size:]
                 parts = [tail] if tail.shape[0] else []
                 held = tail.shape[0]
-                yield to_mono_float32(head, finite="zero", what=self.name)
+                yield to_mono_float32(head, finite="zero", what=self.name, repairs=self._repairs)
             if frame is None:
                 self._check_length(decoded)
                 return
@@ -229,13 +231,13 @@ class FfmpegAudioFile(AudioFile):
         missing = self.frames - decoded
         if self.stopped_at is None and missing > max(0.1 * self.frames, 0.5 * self.sample_rate):
             self.stopped_at = decoded / self.sample_rate
-            logger.warning(
-                "%s: decoding stopped at %.2f s of the %.2f s the file declares (damaged or "
-                "cut short); the result covers the audio before it",
-                self.name,
-                self.stopped_at,
-                self.duration,
+            message = (
+                f"{self.name}: decoding stopped at {self.stopped_at:.2f} s of the "
+                f"{self.duration:.2f} s the file declares (damaged or cut short); the result "
+                "covers the audio before it"
             )
+            logger.warning("%s", message)
+            self.warnings.append(message)
 
     def close(self) -> None:
         if self._container is not None:
