@@ -232,7 +232,9 @@ class AudioFile:
                 f = sf.SoundFile(self._source.decoder_input())
             except (sf.SoundFileError, RuntimeError, TypeError) as exc:
                 self._source.raise_if_failed()
-                raise _decode_error(self.name, exc) from exc
+                refused = _decode_error(self.name, exc)
+                refused.libsndfile_refused = True  # type: ignore[attr-defined]  # see open_audio
+                raise refused from exc
         self._source.raise_if_failed()
         return f
 
@@ -371,6 +373,8 @@ def open_audio(audio: object, sample_rate: int | None = None) -> AudioFile:
     try:
         f = AudioFile(audio)  # type: ignore[arg-type]
     except AudioDecodeError as exc:
+        if not getattr(exc, "libsndfile_refused", False):
+            raise  # empty, unreadable or a failed read: no other decoder would do better
         from .decode_av import open_with_ffmpeg  # m4a, webm, 3gp, amr: what libsndfile refuses
 
         f = open_with_ffmpeg(audio, exc)  # type: ignore[arg-type]

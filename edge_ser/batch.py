@@ -459,7 +459,7 @@ def _schema(pa: Any) -> Any:
     scores = pa.map_(pa.string(), pa.float64())
     window = pa.struct([
         ("start", pa.float64()), ("end", pa.float64()), ("label", pa.string()),
-        ("scores", scores), ("speech_ratio", pa.float64()),
+        ("scores", scores), ("speech_ratio", pa.float64()), ("low_confidence", pa.bool_()),
     ])  # fmt: skip
     region = pa.struct([("start", pa.float64()), ("end", pa.float64())])
     return pa.schema([

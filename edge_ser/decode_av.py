@@ -116,8 +116,11 @@ class FfmpegAudioFile(AudioFile):
         else:
             fileobj = source
             try:
-                if fileobj.seekable():
-                    fileobj.seek(0)  # libsndfile's probe moved it
+                seekable = getattr(fileobj, "seekable", None)
+                if not (callable(seekable) and seekable()):
+                    # libsndfile's attempt consumed what a pipe had: nothing is left to decode
+                    raise libsndfile_error or self._error("the stream cannot be read again")
+                fileobj.seek(0)  # libsndfile's probe moved it
             except (OSError, ValueError) as exc:
                 raise self._error(f"the file object cannot be read: {exc}") from exc
         try:

@@ -68,7 +68,8 @@ def _classify_json(
     main(["classify", "--model", str(model), "--json", "--threads", "1", *inputs])
     out, err = capsys.readouterr()
     results = {d["path"]: d for d in map(json.loads, out.splitlines())}
-    errors = dict(line.split(": error: ", 1) for line in err.splitlines())
+    errors = dict(line.split(": error: ", 1) for line in err.splitlines() if ": error: " in line)
+    assert len(errors) == len(err.splitlines()), err  # nothing else on stderr
     return results, errors
 
 

@@ -106,8 +106,11 @@ def test_phone_formats_decode_to_the_same_speech(
         assert got[-1][1] == pytest.approx(want[-1][1], abs=0.15)
         return
     assert len(got) == len(want) == len(BURSTS)
+    # AMR-NB (.amr, .3gp) codes 8 kHz speech at 12 kbit/s: its comfort-noise tail after a
+    # burst moves a region's end by up to about 0.2 s (4.68 s against 4.47 s, measured)
+    tolerance = 0.25 if name in ("note.amr", "note.3gp") else 0.15
     for (a, b), (c, d) in zip(got, want, strict=True):
-        assert a == pytest.approx(c, abs=0.15) and b == pytest.approx(d, abs=0.15)
+        assert a == pytest.approx(c, abs=tolerance) and b == pytest.approx(d, abs=tolerance)
     with path.open("rb") as f:  # a file object decodes the same
         assert clf.classify(f).speech_regions == result.speech_regions
     assert path.suffix in AUDIO_EXTENSIONS  # folders are searched for it

@@ -241,6 +241,7 @@ def test_classifier_runs_a_whisper_model_like_any_other(whisper_dynamic: ExportR
         "label",
         "scores",
         "speech_ratio",
+        "low_confidence",
     }
     again = clf.classify(x, 44100)
     assert again.to_dict() == result.to_dict()  # deterministic

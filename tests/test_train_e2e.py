@@ -295,7 +295,7 @@ def test_options_from_config_file_and_flags(tmp_path: Path) -> None:
 
 def test_train_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--out", str(tmp_path / "o")]) == 2
-    assert "need data" in capsys.readouterr().err
+    assert "needs --data" in capsys.readouterr().err
     args = [
         "train",
         "--data",
