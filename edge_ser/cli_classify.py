@@ -29,6 +29,7 @@ from .options import AGGREGATIONS, ClassifierOptions
 from .paths import display_name, os_reason, stat_path
 from .results import ClassificationResult
 from .stdin import STDIN_NAME, classify_stdin
+from .walk import walk_files
 
 __all__ = ["OPTION_FLAGS", "add_arguments", "expand_inputs", "run"]
 
@@ -222,35 +223,15 @@ def _is_dir(path: Path) -> bool:
 
 
 def _audio_files_in(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Audio files under ``folder`` (recursively, following links once), and the folders
-    that could not be read."""
-    files: list[Path] = []
+    """Audio files under ``folder`` (recursively, following links once; entries that cannot
+    be examined are kept so classify reports them), and the folders that could not be read."""
     unreadable: list[Path] = []
-    seen: set[tuple[int, int]] = set()
 
     def failed(exc: OSError) -> None:
         unreadable.append(Path(exc.filename) if exc.filename else folder)
 
-    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=True):
-        try:
-            info = os.stat(root)
-        except OSError:
-            continue
-        if (info.st_dev, info.st_ino) in seen:  # a symlink loop
-            dirs[:] = []
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        for name in names:
-            if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
-                continue
-            file = Path(root) / name
-            try:
-                regular = stat.S_ISREG(os.stat(file).st_mode)
-            except OSError:
-                regular = True  # unreadable: classify() reports why, in its own line
-            if regular:
-                files.append(file)
-    return sorted(files), sorted(unreadable)
+    files = walk_files(folder, AUDIO_EXTENSIONS, on_error=failed, broken=True)
+    return files, sorted(unreadable)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def walk_files(
     *,
     hidden: bool = True,
     on_error: Callable[[OSError], None] | None = None,
+    broken: bool = False,
 ) -> list[Path]:
     """Files under ``root`` whose lower-cased suffix is in ``suffixes``, sorted.
 
@@ -33,6 +35,8 @@ def walk_files(
         suffixes: lower-case endings with the dot, e.g. ``{".wav", ".m4a"}``.
         hidden: include names starting with ``.``.
         on_error: called with the error of a folder that cannot be listed (default: log it).
+        broken: also list entries that cannot be examined (a dangling link, no permission),
+            so that the caller reports each on its own line; FIFOs and devices stay out.
     """
     seen: set[tuple[int, int]] = set()
     found: list[Path] = []
@@ -64,6 +68,10 @@ def walk_files(
                 continue
             if os.path.splitext(name)[1].lower() in suffixes:
                 path = Path(folder, name)
-                if path.is_file():  # not a dangling link or a FIFO
+                try:
+                    regular = stat.S_ISREG(os.stat(path).st_mode)  # not a FIFO or a device
+                except OSError:
+                    regular = broken  # a dangling link, or no permission to look
+                if regular:
                     found.append(path)
     return sorted(found)
