@@ -61,7 +61,7 @@ from edge_ser.metadata import PreprocessingConfig
 
 from .corpora import CorpusOptions, Record
 from .data import DEFAULT_AUGMENT, AudioStore
-from .pretrain import train_on_budget
+from .pretrain import load_encoder_model, train_and_save
 from .teacher import TeacherCache, WhisperTeacher, encoder_frame_cache, load_teacher
 
 __all__ = [
@@ -153,13 +153,7 @@ def _student(opts: DistillOptions) -> Any:
 
     if opts.encoder.strip().lower() == "none":
         return HubertModel(distilhubert_config(tiny=opts.tiny))
-    try:
-        model = HubertModel.from_pretrained(opts.encoder)
-    except (OSError, ValueError) as exc:
-        raise TrainingError(
-            f"--encoder {opts.encoder!r}: not a HubertModel folder ({exc})"
-        ) from exc
-    return model
+    return load_encoder_model(opts.encoder)
 
 
 def distill(opts: DistillOptions) -> Path:
@@ -269,21 +263,18 @@ def distill(opts: DistillOptions) -> Path:
 
     model.train()
     encoder.eval()
-    history = train_on_budget(
+    history = train_and_save(
+        model,
         loss_of_next_batch,
         optimizer,
         params,
         lr=opts.lr,
         minutes=opts.minutes,
         max_steps=opts.max_steps,
-        warmup_steps=50,
-        label="distill (whisper layers)",
+        label="distillation",
+        out=opts.out,
     )
-    if not history:
-        raise TrainingError("distillation ran no step: the time budget ran out first")
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
     report = {
         "options": {**asdict(opts), "cache": "(local cache folder)"},
         "teacher": {

@@ -50,7 +50,14 @@ from edge_ser.preprocess import peak_normalize
 
 from .data import DEFAULT_AUGMENT, _augment_crop, _change_speed
 
-__all__ = ["PretrainOptions", "pretrain_encoder", "teacher_features", "train_on_budget"]
+__all__ = [
+    "PretrainOptions",
+    "load_encoder_model",
+    "pretrain_encoder",
+    "teacher_features",
+    "train_and_save",
+    "train_on_budget",
+]
 
 log = logging.getLogger("edge_ser.train.pretrain")
 
@@ -210,6 +217,49 @@ def train_on_budget(
                 flush=True,
             )
     print(file=sys.stderr)
+    return history
+
+
+def load_encoder_model(folder: str) -> Any:
+    """The ``HubertModel`` saved in ``folder`` (a stage-1 or distillation output), or a
+    one-line error naming ``--encoder``."""
+    from transformers import HubertModel
+
+    try:
+        return HubertModel.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"--encoder {folder!r}: not a HubertModel folder ({exc})") from exc
+
+
+def train_and_save(
+    model: Any,
+    loss_of_next_batch: Callable[[], Any],
+    optimizer: Any,
+    params: Sequence[Any],
+    *,
+    lr: float,
+    minutes: float,
+    max_steps: int,
+    label: str,
+    out: str | Path,
+) -> list[float]:
+    """The transformer stages' tail: :func:`train_on_budget` (50 warm-up steps), a one-line
+    error when the budget allowed no step, then ``model.save_pretrained(out)``."""
+    history = train_on_budget(
+        loss_of_next_batch,
+        optimizer,
+        params,
+        lr=lr,
+        minutes=minutes,
+        max_steps=max_steps,
+        warmup_steps=50,
+        label=label,
+    )
+    if not history:
+        raise TrainingError(f"{label} ran no step: the time budget ran out first")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder))
     return history
 
 

@@ -49,8 +49,9 @@ from .pretrain import (
     _find_audio,
     _load_clips,
     add_common_arguments,
+    load_encoder_model,
     teacher_features,
-    train_on_budget,
+    train_and_save,
 )
 from .progress import Progress
 
@@ -149,18 +150,12 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
     """Train the transformer of the ``opts.encoder`` model on masked prediction; returns
     the output folder."""
     import torch
-    from transformers import HubertModel
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
-    try:
-        model = HubertModel.from_pretrained(opts.encoder)
-    except (OSError, ValueError) as exc:
-        raise TrainingError(
-            f"--encoder {opts.encoder!r}: not a HubertModel folder ({exc})"
-        ) from exc
+    model = load_encoder_model(opts.encoder)
     files = _find_audio(opts.data, opts.exclude, opts.max_files)
     clips = _load_clips(files, FRAME * 2)
     if not clips:
@@ -217,21 +212,18 @@ def pretrain_context(opts: ContextPretrainOptions) -> Path:
     start = time.monotonic()
     model.train()
     encoder.eval()
-    history = train_on_budget(
+    history = train_and_save(
+        model,
         loss_of_next_batch,
         optimizer,
         params,
         lr=opts.lr,
         minutes=opts.minutes,
         max_steps=opts.max_steps,
-        warmup_steps=50,
-        label="context (masked)",
+        label="context pretraining",
+        out=opts.out,
     )
-    if not history:
-        raise TrainingError("context pretraining ran no step: the time budget ran out first")
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
     stage1 = Path(opts.encoder) / "edge_ser_pretrain.json"
     if stage1.is_file() and stage1.resolve() != (out / stage1.name).resolve():
         shutil.copyfile(stage1, out / stage1.name)  # the encoder's provenance travels with it
