@@ -209,6 +209,27 @@ def fit_logistic(
     return theta[:d], theta[d]
 
 
+def predict_standardised(
+    x_train: FloatArray,
+    y_train: npt.NDArray[np.integer],
+    weights: FloatArray,
+    x_test: FloatArray,
+    n_classes: int,
+    *,
+    l2: float,
+    max_iterations: int,
+    eps: float = 1e-8,
+) -> npt.NDArray[np.intp]:
+    """Class indices for ``x_test`` from :func:`fit_logistic` on ``x_train``, both
+    standardised with the training side's mean and standard deviation (plus ``eps``)."""
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + eps
+    w, b = fit_logistic(
+        (x_train - mean) / std, y_train, weights, n_classes, l2=l2, max_iterations=max_iterations
+    )
+    predicted: npt.NDArray[np.intp] = (((x_test - mean) / std) @ w + b).argmax(axis=1)
+    return predicted
+
+
 def _features(
     store: AudioStore, records: Sequence[Record], max_samples: int, workers: int
 ) -> dict[Path, FloatArray]:
@@ -242,18 +263,15 @@ def run_baseline(options: BaselineOptions) -> BaselineReport:
         test = [r for r in split.test if r.path in feats]
         if not train or not test:
             raise TrainingError(f"{split.name}: no usable audio on the training or test side")
-        x_train = np.stack([feats[r.path] for r in train])
-        mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-8
-        w, b = fit_logistic(
-            (x_train - mean) / std,
+        predicted = predict_standardised(
+            np.stack([feats[r.path] for r in train]),
             np.array([index[r.label] for r in train]),
             balanced_weights(train, options.balance_corpora),
+            np.stack([feats[r.path] for r in test]),
             len(options.labels),
             l2=options.l2,
             max_iterations=options.max_iterations,
         )
-        x_test = (np.stack([feats[r.path] for r in test]) - mean) / std
-        predicted = (x_test @ w + b).argmax(axis=1)
         metrics = compute_metrics(
             [r.label for r in test], [options.labels[int(k)] for k in predicted], options.labels
         )

@@ -33,7 +33,7 @@ import numpy as np
 
 from edge_ser.errors import EdgeSerError
 
-from .baseline import fit_logistic
+from .baseline import predict_standardised
 from .corpora import CorpusOptions, Record
 from .data import DEFAULT_AUGMENT, AudioStore, balanced_weights
 from .metrics import Metrics, compute_metrics, summarize_folds
@@ -59,18 +59,17 @@ def _per_corpus(test: Sequence[Record], predicted: Sequence[str]) -> dict[str, f
 def _probe(
     train: Sequence[Record], test: Sequence[Record], pooled: dict[Any, np.ndarray], l2: float
 ) -> list[str]:
-    x = np.stack([pooled[r.path] for r in train])
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    w, b = fit_logistic(
-        (x - mean) / std,
+    predicted = predict_standardised(
+        np.stack([pooled[r.path] for r in train]),
         np.array([LABELS.index(r.label) for r in train]),
         balanced_weights(train),
+        np.stack([pooled[r.path] for r in test]),
         len(LABELS),
         l2=l2,
         max_iterations=500,
+        eps=1e-6,
     )
-    scores = (np.stack([pooled[r.path] for r in test]) - mean) / std @ w + b
-    return [LABELS[int(i)] for i in scores.argmax(axis=1)]
+    return [LABELS[int(i)] for i in predicted]
 
 
 def run_reference(
