@@ -37,7 +37,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,70 @@ def count_macs(config: Any, samples: int = WINDOW) -> dict[str, float]:
     )
     proj = getattr(config, "classifier_proj_size", 256)
     macs["projector + classifier"] = h * proj * t + proj * config.num_labels
+    return {k: float(v) for k, v in macs.items()}
+
+
+def whisper_layers(extra: Mapping[str, Any]) -> int | None:
+    """The encoder depth of a Whisper-family model from its embedded training record, or
+    None for a DistilHuBERT model."""
+    if extra.get("architecture") != "WhisperForAudioClassification":
+        return None
+    model = extra.get("training", {}).get("model", {})
+    return int(model.get("encoder_layers") or 6)
+
+
+def whisper_fp32_exports(
+    work: Path, seed: int, layers: int, expected_params: int | None
+) -> tuple[Any, Path]:
+    """A random-weight Whisper-base-shaped classifier cut to ``layers`` layers (torch: the
+    exporter's own wrapper, log-mel included, as the graph computes it) and its plain
+    ORT-optimised fp32 graph."""
+    import torch
+    from edge_ser_export.onnx_export import export_onnx
+    from edge_ser_export.optimize import optimize_model
+    from edge_ser_export.whisper import WhisperClassifierWrapper, log_mel_config
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        d_model=512,
+        encoder_layers=layers,
+        encoder_attention_heads=8,
+        encoder_ffn_dim=2048,
+        decoder_layers=1,
+        num_mel_bins=80,
+        num_labels=4,
+        use_weighted_layer_sum=True,
+        classifier_proj_size=256,
+    )
+    model = WhisperForAudioClassification(config).eval()
+    n_params = sum(p.numel() for p in model.encoder.parameters())
+    if expected_params is not None and n_params != expected_params:
+        raise SystemExit(
+            f"the baseline encoder has {n_params} parameters, the shipped one {expected_params}"
+        )
+    fe = WhisperFeatureExtractor(feature_size=80)
+    wrapper = WhisperClassifierWrapper(
+        model, log_mel_config(config, fe, "baseline"), fe.mel_filters
+    )
+    raw = export_onnx(model, work / "fp32_raw.onnx", wrapper=wrapper)
+    return wrapper.eval(), optimize_model(raw, work / "fp32.onnx", passes=False)
+
+
+def count_whisper_macs(layers: int, samples: int = WINDOW) -> dict[str, float]:
+    """Multiply-adds of one window of a Whisper-base-shaped classifier cut to ``layers``."""
+    mel_frames = samples // 160
+    t, d, ffn = -(-mel_frames // 2), 512, 2048
+    macs = {
+        f"log-mel (DFT conv 400 -> 402, mel 201 -> 80, {mel_frames} frames)": (
+            402 * 400 * mel_frames + 201 * 80 * mel_frames
+        ),
+        f"conv1 (80->512, k3, {mel_frames} frames)": 512 * 80 * 3 * mel_frames,
+        f"conv2 (512->512, k3 stride 2, {t} frames)": 512 * 512 * 3 * t,
+        f"transformer ({layers} layers, {t} frames)": layers
+        * (4 * d * d * t + 2 * t * t * d + 2 * d * ffn * t),
+        "projector + classifier": d * 256 * t + 256 * 4,
+    }
     return {k: float(v) for k, v in macs.items()}
 
 
@@ -233,11 +297,19 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from edge_ser.preprocess import preprocess
     from edge_ser.session import build_session
 
-    log("building the fp32 DistilHuBERT (random weights) and its ORT graph")
-    torch_model, fp32_path = fp32_exports(work, args.seed)
+    md: ModelMetadata = load_model(args.model).metadata
+    layers = whisper_layers(md.extra)
+    if layers is None:
+        log("building the fp32 DistilHuBERT (random weights) and its ORT graph")
+        torch_model, fp32_path = fp32_exports(work, args.seed)
+        macs = count_macs(torch_model.config)
+    else:
+        log(f"building the fp32 Whisper base cut to {layers} layers (random weights), ORT graph")
+        expected = md.extra.get("training", {}).get("model", {}).get("encoder_parameters")
+        torch_model, fp32_path = whisper_fp32_exports(work, args.seed, layers, expected)
+        macs = count_whisper_macs(layers)
     passes_path = work / "default_passes.onnx"
-    report = rewrite_model_file(BUNDLED, passes_path)
-    md: ModelMetadata = load_model(BUNDLED).metadata
+    report = rewrite_model_file(args.model, passes_path)
     pre = md.preprocessing.__class__(**{**md.preprocessing.__dict__, "trim_top_db": 0.0})
     raw, source = speech_windows(args.windows, args.seed)
     inputs = [preprocess(x, pre) for x in raw]
@@ -246,12 +318,14 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     options = SessionOptions(intra_op_threads=args.threads)
     sessions = {
         FP32: build_session(fp32_path, options),
-        SHIPPED: build_session(BUNDLED, options),
+        SHIPPED: build_session(args.model, options),
         PASSES: build_session(passes_path, options),
     }
 
     def torch_run(x: FloatArray) -> object:
         with torch.inference_mode():
+            if layers is not None:
+                return torch_model(torch.from_numpy(x)[None])
             return torch_model(input_values=torch.from_numpy(x)[None]).logits
 
     def ort_run(session: Any) -> Callable[[FloatArray], object]:
@@ -260,6 +334,8 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     runners: dict[str, Callable[[FloatArray], object]] = {TORCH: torch_run}
     runners.update({name: ort_run(s) for name, s in sessions.items()})
+    for other in args.compare:  # other models, timed in the same rounds (ratios only)
+        runners[f"other: {other.name}"] = ort_run(build_session(other, options))
     # The rewritten graph against the shipped one, on the same windows.
     a = np.concatenate([runners[SHIPPED](x)[0] for x in inputs])  # type: ignore[index]
     b = np.concatenate([runners[PASSES](x)[0] for x in inputs])  # type: ignore[index]
@@ -285,7 +361,6 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for key, base in (("ort_fp32", FP32), ("torch", TORCH)):
             row[f"speedup_vs_{key}"] = rows[base]["median_ms"] / row["median_ms"]
             row[f"cpu_speedup_vs_{key}"] = rows[base]["cpu_median_ms"] / row["cpu_median_ms"]
-    macs = count_macs(torch_model.config)
     total = sum(macs.values())
     bound = {}
     for name, kind in ((FP32, "fp32"), (SHIPPED, "int8"), (PASSES, "int8")):
@@ -300,6 +375,7 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
     return {
         "input": source,
+        "model": "DistilHuBERT" if layers is None else f"Whisper base, first {layers} layers",
         "threads": args.threads,
         "rounds": args.rounds,
         "passes": report.to_dict(),
@@ -319,8 +395,7 @@ def measure_memory(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]
     from edge_ser.benchmark import measure_long_audio, write_voice_note
 
     model = work / "default_passes.onnx"
-    if not model.is_file():
-        rewrite_model_file(BUNDLED, model)
+    rewrite_model_file(args.model, model)  # always: --work may hold another model's
     out = []
     for minutes in args.minutes:
         note = work / f"note_{minutes:g}min.wav"
@@ -500,6 +575,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="cache folder for notes/models")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--model", type=Path, default=BUNDLED, help="int8 model file (default: the bundled default)"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="MODEL",
+        help="other model files timed in the same rounds (e.g. a previous default)",
+    )
     args = parser.parse_args(argv)
     from edge_ser.benchmark import machine_info
 

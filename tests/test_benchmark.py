@@ -339,6 +339,21 @@ def test_budget_counts_the_multiply_adds_of_distilhubert() -> None:
     assert sum(macs.values()) / 1e9 == pytest.approx(27.9, abs=0.05)
 
 
+def test_budget_counts_a_cut_whisper_and_reads_its_depth_from_the_metadata() -> None:
+    budget = _budget()
+    macs = budget.count_whisper_macs(4, 128_000)
+    # 8 s: 800 mel frames, 400 encoder frames; q/k/v/out, scores and context, FFN per layer.
+    t = 400
+    per_layer = 4 * 512 * 512 * t + 2 * t * t * 512 + 2 * 512 * 2048 * t
+    assert macs["transformer (4 layers, 400 frames)"] == 4 * per_layer
+    assert macs["conv2 (512->512, k3 stride 2, 400 frames)"] == 512 * 512 * 3 * 400
+    assert sum(macs.values()) / 1e9 == pytest.approx(6.30, abs=0.01)
+    whisper = {"architecture": "WhisperForAudioClassification"}
+    assert budget.whisper_layers({**whisper, "training": {"model": {"encoder_layers": 4}}}) == 4
+    assert budget.whisper_layers(whisper) == 6  # no training record: Whisper base's depth
+    assert budget.whisper_layers({"architecture": "HubertForSequenceClassification"}) is None
+
+
 def test_budget_targets_use_the_rewritten_model_and_the_longest_note() -> None:
     budget = _budget()
     row = {

@@ -163,48 +163,46 @@ def test_distill_loss_on_a_hand_computed_case() -> None:
     assert float(distill_loss(target, target)) == pytest.approx(-np.log(1 / (1 + np.exp(-1))))
 
 
-def test_tiny_distillation_lowers_the_loss_and_the_student_fine_tunes_and_classifies(
-    whisper_dir: Path, corpus: Path, tmp_path: Path
-) -> None:
-    from edge_ser_export import export_model
-    from edge_ser_train.options import TrainOptions
-    from edge_ser_train.train import train
-
-    from edge_ser import Classifier
-
+def _distill_tiny(
+    whisper_dir: Path, corpus: Path, tmp_path: Path, **options: object
+) -> tuple[Path, dict[str, object]]:
+    """A short distillation on the synthetic voices; its loss must have fallen."""
     out = distill(
         DistillOptions(
             teacher=str(whisper_dir),
             data=(f"{corpus}:ravdess",),
             out=str(tmp_path / "student"),
             cache=str(tmp_path / "cache"),
-            layers=(1, 2),
             copies=1,
             minutes=0,
-            max_steps=80,
             crop_frames=40,
             batch_size=4,
             lr=3e-3,
             threads=1,
-            tiny=True,
+            **options,  # type: ignore[arg-type]
         )
     )
     report = json.loads((out / "edge_ser_distill.json").read_text())
     assert report["final_loss"] < 0.8 * report["first_loss"]
-    assert report["teacher"]["layers"] == [1, 2]
-    assert "/" not in report["options"]["cache"]  # no build-machine path in the report
+    return out, report
 
-    student_cache = tmp_path / "cache" / "student"
-    cached = sorted(student_cache.glob("*.npy"))
-    assert cached  # the distillation step cached the student's conv frames
+
+def _fine_tune_export_classify(student: Path, corpus: Path, tmp_path: Path, cache: Path) -> None:
+    """``edge-ser train`` on the student, exported in fp32, classifies a file."""
+    from edge_ser_export import export_model
+    from edge_ser_train.options import TrainOptions
+    from edge_ser_train.train import train
+
+    from edge_ser import Classifier
+
     result = train(
         TrainOptions.from_dict(
             {
                 "data": (f"{corpus}:ravdess",),
                 "out": str(tmp_path / "fine_tuned"),
-                "pretrained": str(out),
+                "pretrained": str(student),
                 "cache_features": True,
-                "frame_cache": str(student_cache),
+                "frame_cache": str(cache),
                 "labels": LABELS,
                 "epochs": 2,
                 "batch_size": 4,
@@ -214,14 +212,66 @@ def test_tiny_distillation_lowers_the_loss_and_the_student_fine_tunes_and_classi
             }
         )
     )
-    # fine-tuning read the same conv frames: the same encoder, recipe and audio, no new file
-    assert sorted(student_cache.glob("*.npy")) == cached
     export_model(result.out_dir, tmp_path / "exported", quantize="none", raw_variant=False)
-    clf = Classifier(tmp_path / "exported")
-    wav = sorted(corpus.rglob("*.wav"))[0]
-    res = clf.classify(str(wav))
+    res = Classifier(tmp_path / "exported").classify(str(sorted(corpus.rglob("*.wav"))[0]))
     assert res.label in LABELS
     assert sum(res.scores.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_tiny_distillation_lowers_the_loss_and_the_student_fine_tunes_and_classifies(
+    whisper_dir: Path, corpus: Path, tmp_path: Path
+) -> None:
+    out, report = _distill_tiny(
+        whisper_dir, corpus, tmp_path, layers=(1, 2), max_steps=80, tiny=True
+    )
+    assert report["teacher"]["layers"] == [1, 2]  # type: ignore[index]
+    assert "/" not in report["options"]["cache"]  # type: ignore[index]  # no build-machine path
+
+    student_cache = tmp_path / "cache" / "student"
+    cached = sorted(student_cache.glob("*.npy"))
+    assert cached  # the distillation step cached the student's conv frames
+    _fine_tune_export_classify(out, corpus, tmp_path, student_cache)
+    # fine-tuning read the same conv frames: the same encoder, recipe and audio, no new file
+    assert sorted(student_cache.glob("*.npy")) == cached
+
+
+def test_whisper_student_starts_as_the_teacher_learns_and_exports_a_classifier(
+    whisper_dir: Path, corpus: Path, tmp_path: Path
+) -> None:
+    from edge_ser_train.teacher import encoder_hidden_states
+
+    teacher = load_teacher(str(whisper_dir))
+    student = distill_module.whisper_student(teacher, 1)
+    # initialised from the teacher: its hidden states 0 and 1 are the teacher's
+    x = (0.1 * np.random.default_rng(3).standard_normal(24000)).astype(np.float32)
+    mel = teacher.log_mel(x)
+    with torch.inference_mode():
+        t = encoder_hidden_states(teacher.encoder, mel)
+        s = encoder_hidden_states(student.encoder.eval(), mel)
+        first = student.encoder.layers[0](t[0], None)
+    assert len(s) == 2
+    torch.testing.assert_close(s[0], t[0])
+    torch.testing.assert_close(first, t[1])
+    with pytest.raises(OptionsError, match="smaller than the teacher"):
+        distill_module.whisper_student(teacher, 2)
+
+    out, _ = _distill_tiny(
+        whisper_dir,
+        corpus,
+        tmp_path,
+        student="whisper",
+        student_layers=1,
+        layers=(2,),
+        max_steps=60,
+    )
+    assert not (tmp_path / "cache" / "student").exists()  # the teacher cache was its input
+    trained = load_teacher(str(out))  # a Whisper backbone folder, with its feature extractor
+    assert trained.n_layers == 1
+    torch.testing.assert_close(trained.encoder.conv1.weight, teacher.encoder.conv1.weight)
+    assert not torch.equal(
+        trained.encoder.layers[0].fc1.weight, teacher.encoder.layers[0].fc1.weight
+    )
+    _fine_tune_export_classify(out, corpus, tmp_path, tmp_path / "cache" / "fine_tune")
 
 
 def test_teacher_errors_are_one_line(whisper_dir: Path, tmp_path: Path) -> None:
@@ -316,6 +366,16 @@ def test_whisper_head_saves_as_a_transformers_classifier(
     torch.testing.assert_close(pooled, ours, rtol=1e-4, atol=1e-5)
 
 
+def _whisper_train_args(whisper_dir: Path, corpus: Path, cache: Path, *, epochs: int) -> list[str]:
+    """``edge-ser train`` on the tiny Whisper: fold 1 of 3 speaker folds, the shared cache."""
+    return [
+        *("train", "--data", f"{corpus}:ravdess", "--split", "speakers:3", "--fold", "1"),
+        *("--pretrained", str(whisper_dir), "--labels", "anger,sadness"),
+        *("--epochs", str(epochs), "--batch-size", "4", "--frame-cache", str(cache)),
+        "--no-progress",
+    ]
+
+
 def test_edge_ser_train_takes_a_whisper_backbone(
     whisper_dir: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -324,31 +384,8 @@ def test_edge_ser_train_takes_a_whisper_backbone(
     from edge_ser.cli import main
 
     out = tmp_path / "run"
-    args = [
-        "train",
-        "--data",
-        f"{corpus}:ravdess",
-        "--split",
-        "speakers:3",
-        "--fold",
-        "1",
-        "--pretrained",
-        str(whisper_dir),
-        "--labels",
-        "anger,sadness",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "4",
-        "--train-top-layers",
-        "1",
-        "--frame-cache",
-        str(tmp_path / "cache"),
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    assert main(args) == 0
+    args = _whisper_train_args(whisper_dir, corpus, tmp_path / "cache", epochs=3)
+    assert main([*args, "--train-top-layers", "1", "--out", str(out)]) == 0
     assert "speakers-1of3: UA" in capsys.readouterr().out
     report = json.loads((out / "edge_ser_train.json").read_text())
     assert report["model"]["backbone"] == "whisper"
@@ -363,6 +400,28 @@ def test_edge_ser_train_takes_a_whisper_backbone(
     assert not torch.equal(top.fc1.weight, teacher.encoder.layers[-1].fc1.weight)
     assert torch.equal(below.fc1.weight, teacher.encoder.layers[0].fc1.weight)
     assert any((tmp_path / "cache").glob("*.npy"))  # the shared cache was used
+
+
+def test_edge_ser_train_keeps_the_first_encoder_layers_of_a_whisper_backbone(
+    whisper_dir: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers import WhisperForAudioClassification
+
+    from edge_ser.cli import main
+
+    base = _whisper_train_args(whisper_dir, corpus, tmp_path / "cache", epochs=2)
+    assert main([*base, "--encoder-layers", "1", "--out", str(tmp_path / "cut")]) == 0
+    report = json.loads((tmp_path / "cut" / "edge_ser_train.json").read_text())
+    assert report["model"]["encoder_layers"] == 1
+    model = WhisperForAudioClassification.from_pretrained(tmp_path / "cut")
+    teacher = WhisperForAudioClassification.from_pretrained(whisper_dir)
+    assert model.config.encoder_layers == 1 and len(model.encoder.layers) == 1
+    assert torch.equal(model.encoder.layers[0].fc1.weight, teacher.encoder.layers[0].fc1.weight)
+    assert torch.equal(model.encoder.layer_norm.weight, teacher.encoder.layer_norm.weight)
+    capsys.readouterr()
+    assert main([*base, "--encoder-layers", "3", "--out", str(tmp_path / "too_many")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot keep 3 layers of a teacher with 2" in err[0], err
 
 
 def test_recover_conv_encoder_from_a_static_int8_export(
@@ -443,4 +502,9 @@ def test_reference_line_scores_probe_and_head_on_every_fold(
         assert set(folds[name]["per_corpus_ua_mean"]) == {"ravdess"}
     holdout = report["splits"]["holdout:ravdess/Actor_01"]["head"]["folds"][0]
     assert holdout["n"] == 4  # actor 1's utterances, and nobody else's
+    assert report["encoder_layers"] == 2
     assert reference.main([*args[:-2], "--head", '{"nope": 1}', "--out", str(out)]) == 2
+    # on the first layer only: its own hidden states (a cut encoder has its own cache key)
+    cut = tmp_path / "cut.json"
+    assert reference.main([*args[:-2], "--encoder-layers", "1", "--out", str(cut)]) == 0
+    assert json.loads(cut.read_text())["encoder_layers"] == 1

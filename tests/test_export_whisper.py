@@ -225,6 +225,39 @@ def test_int8_keeps_the_front_end_and_conv1_in_fp32(
     assert any(n.op_type in quantised_ops for n in graph.node)
 
 
+def test_keep_fp32_and_the_calibration_method_reach_the_graph_and_the_report(
+    whisper_checkpoint: Path, whisper_calibration: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    report = export_model(
+        whisper_checkpoint,
+        tmp_path / "kept",
+        calibration=whisper_calibration,
+        raw_variant=False,
+        max_calibration_windows=2,
+        calibration_method="minmax",
+        keep_fp32=("fc2",),
+    )
+    graph = onnx.load(str(report.model_path)).graph
+    ops = {name: {n.op_type for n in graph.node if name in n.name} for name in ("fc1", "fc2")}
+    assert "MatMul" in ops["fc2"] and "MatMulIntegerToFloat" not in ops["fc2"]
+    assert "MatMulIntegerToFloat" in ops["fc1"]  # the rest is still int8
+    calibration = json.loads(report.report_path.read_text())["audio"]["calibration"]
+    assert calibration["method"] == "minmax" and calibration["keep_fp32"] == ["fc2"]
+    with pytest.raises(ExportError, match="no Conv, MatMul or Gemm node has such a name"):
+        export_model(
+            whisper_checkpoint,
+            tmp_path / "none",
+            calibration=whisper_calibration,
+            raw_variant=False,
+            max_calibration_windows=2,
+            keep_fp32=("no_such_layer",),
+        )
+    with pytest.raises(ExportError, match="calibration_method must be one of"):
+        export_model(whisper_checkpoint, tmp_path / "x", calibration_method="median")
+
+
 # -- the runtime -------------------------------------------------------------------------
 
 

@@ -111,6 +111,8 @@ def export_model(
     max_parity_windows: int = DEFAULT_MAX_PARITY_WINDOWS,
     progress: ProgressCallback | None = None,
     fp32_conv_layers: int = 1,
+    calibration_method: str = "percentile",
+    keep_fp32: Sequence[str] = (),
 ) -> ExportReport:
     """Export a fine-tuned checkpoint to a model folder the runtime loads.
 
@@ -143,6 +145,11 @@ def export_model(
             model's class scores are close together, at a cost in speed and size. For
             Whisper (static and dynamic) the log-mel front end is always fp32 and this
             counts the encoder's two convs (default 1: ``conv1``, which reads the log-mel).
+        calibration_method: static int8: ``percentile`` (99.999%, the default), ``minmax``
+            or ``entropy``.
+        keep_fp32: Conv, MatMul and Gemm nodes whose names contain one of these strings stay
+            fp32 (static and dynamic), e.g. ``fc2`` for a Whisper or HuBERT FFN's output
+            projection, whose input comes from the GELU.
 
     Raises:
         ToolchainMissingError: torch, transformers, onnx or onnxruntime is missing.
@@ -153,6 +160,15 @@ def export_model(
     mode = resolve_quantize_mode(quantize, calibration)
     if fp32_conv_layers < 0:
         raise ExportError(f"fp32_conv_layers must be >= 0, got {fp32_conv_layers}")
+    from .quantize import CALIBRATION_METHODS
+
+    if calibration_method not in CALIBRATION_METHODS:
+        raise ExportError(
+            f"calibration_method must be one of {', '.join(CALIBRATION_METHODS)}, "
+            f"got {calibration_method!r}"
+        )
+    if any(not str(k).strip() for k in keep_fp32):
+        raise ExportError("keep_fp32 entries must be non-empty node-name parts")
     if max_calibration_windows < 1 or max_parity_windows < 1:
         raise ExportError(
             "max_calibration_windows and max_parity_windows must be >= 1, got "
@@ -177,6 +193,8 @@ def export_model(
         progress=progress or (lambda stage, done, total: None),
         max_calibration_windows=max_calibration_windows,
         fp32_conv_layers=fp32_conv_layers,
+        calibration_method=calibration_method,
+        keep_fp32=tuple(str(k) for k in keep_fp32),
     )
     with tempfile.TemporaryDirectory(prefix="edge_ser_export_") as tmp:
         return job.run(
@@ -200,6 +218,8 @@ class _Export:
     progress: ProgressCallback
     max_calibration_windows: int = DEFAULT_MAX_CALIBRATION_WINDOWS
     fp32_conv_layers: int = 1
+    calibration_method: str = "percentile"
+    keep_fp32: tuple[str, ...] = ()
     calibration_info: dict[str, Any] = dataclasses.field(default_factory=dict)
     front_end_parity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -383,10 +403,10 @@ class _Export:
 
         from .onnx_export import INPUT_NAME
         from .quantize import (
-            DEFAULT_CALIBRATION_METHOD,
             WindowCalibrationReader,
             front_end_nodes,
             leading_conv_nodes,
+            named_nodes,
             prepare_for_quantization,
             quantize_dynamic_model,
             quantize_static_model,
@@ -403,6 +423,14 @@ class _Export:
             model = onnx.load(str(prepared))
             keep = front_end_nodes(model) + leading_conv_nodes(model, 1 + fp32_convs)
             fp32_convs = 0
+        if self.keep_fp32:
+            named = named_nodes(onnx.load(str(prepared)), self.keep_fp32)
+            if not named:
+                raise ExportError(
+                    f"--keep-fp32 {' '.join(self.keep_fp32)}: no Conv, MatMul or Gemm node "
+                    "has such a name"
+                )
+            keep += named
         if self.mode == "dynamic":
             quantize_dynamic_model(prepared, out, extra_exclude=keep)
         else:
@@ -432,12 +460,18 @@ class _Export:
                 **cal.describe(),
                 "windows": len(windows),
                 "window_s": round(windows[0].shape[0] / SAMPLE_RATE, 3),
-                "method": DEFAULT_CALIBRATION_METHOD,
+                "method": self.calibration_method,
                 "fp32_conv_layers": self.fp32_conv_layers,
+                "keep_fp32": list(self.keep_fp32),
             }
             reader = WindowCalibrationReader(windows, INPUT_NAME, self.progress)
             quantize_static_model(
-                prepared, out, reader, fp32_conv_layers=fp32_convs, extra_exclude=keep
+                prepared,
+                out,
+                reader,
+                fp32_conv_layers=fp32_convs,
+                extra_exclude=keep,
+                calibrate_method=self.calibration_method,
             )
         self.progress("quantize", 1, 1)
         return out

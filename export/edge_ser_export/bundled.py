@@ -1,6 +1,6 @@
 """The bundled default model, ready for a phone: ``edge-ser export bundled --out DIR --ort``.
 
-The package ships ``default.onnx`` (24 MB) but not its training checkpoint, so the ordinary
+The package ships ``default.onnx`` (18 MB) but not its training checkpoint, so the ordinary
 export path (checkpoint -> ONNX -> int8) cannot make its ONNX Runtime Mobile files. This
 module starts from the bundled int8 graph itself and writes what an app needs:
 
@@ -11,7 +11,7 @@ module starts from the bundled int8 graph itself and writes what an app needs:
 
 Each derived graph is checked against ``model.onnx`` on synthetic speech-like windows
 (within ``tolerance`` in probability), so what reaches the phone computes what the desktop
-runtime computes. Shipping the ``.ort`` files in the package would add 48 MB to every
+runtime computes. Shipping the ``.ort`` files in the package would add 36 MB to every
 install for the few who build an app, hence this one command instead.
 """
 

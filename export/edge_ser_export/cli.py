@@ -77,6 +77,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "%(default)s, the waveform conv); 3 agrees better with fp32, slower and larger",
     )
     parser.add_argument(
+        "--calibration-method",
+        choices=("percentile", "minmax", "entropy"),
+        default="percentile",
+        help="static int8: how activation ranges are calibrated (default: %(default)s, "
+        "99.999%%: one outlier frame does not set a tensor's range)",
+    )
+    parser.add_argument(
+        "--keep-fp32",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="keep the Conv/MatMul/Gemm nodes whose names contain NAME in fp32, e.g. fc2 "
+        "(the FFN output projections, the layers most sensitive to int8)",
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -128,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         max_calibration_windows=args.max_calibration_windows,
         fp32_conv_layers=args.fp32_conv_layers,
+        calibration_method=args.calibration_method,
+        keep_fp32=tuple(args.keep_fp32),
         progress=_Progress(),
     )
     print(report.summary())

@@ -47,6 +47,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from edge_ser.errors import ExportError
 
 __all__ = [
+    "CALIBRATION_METHODS",
     "DEFAULT_CALIBRATION_METHOD",
     "DYNAMIC_OP_TYPES",
     "FRONT_END_SCOPE",
@@ -57,6 +58,7 @@ __all__ = [
     "classifier_nodes",
     "front_end_nodes",
     "leading_conv_nodes",
+    "named_nodes",
     "prepare_for_quantization",
     "quantize_dynamic_model",
     "quantize_static_model",
@@ -71,6 +73,7 @@ STATIC_OP_TYPES = ("Conv", "MatMul", "Gemm")
 # Percentile (99.999%) rather than MinMax: one outlier frame no longer sets the range of a
 # whole tensor. Histogram calibrators need equal-length calibration windows.
 DEFAULT_CALIBRATION_METHOD = "percentile"
+CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -161,6 +164,15 @@ def leading_conv_nodes(model: onnx.ModelProto, n: int) -> list[str]:
         node.name for node in model.graph.node if node.op_type == "Conv" and not _is_grouped(node)
     ]
     return convs[: max(0, n)]
+
+
+def named_nodes(model: onnx.ModelProto, parts: Sequence[str]) -> list[str]:
+    """Conv, MatMul and Gemm nodes whose names contain one of ``parts`` (``keep_fp32``)."""
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type in ("Conv", "MatMul", "Gemm") and any(p in n.name for p in parts)
+    ]
 
 
 def activation_matmul_nodes(model: onnx.ModelProto) -> list[str]:

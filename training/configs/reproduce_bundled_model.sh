@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces the bundled models and every figure in their model cards, on a CPU machine:
-#   edge_ser/assets/default.onnx       (v3: DistilHuBERT student distilled from Whisper base)
-#   edge_ser/assets/whisper-base.onnx  (Whisper base encoder + head, the named alternative)
+# Reproduces the named alternative edge_ser/assets/whisper-base.onnx (Whisper base encoder +
+# head) and every figure in its model card, and the DistilHuBERT-student experiments of issue 14
+# (steps 1-3; they did not ship). The default model: reproduce_default_model.sh.
 # Data: ${DATASETS:-../shared/datasets} (16 kHz FLAC; non-commercial licences: see the cards).
 # Teacher: ${TEACHER:-openai/whisper-base} (hub id) or a local folder with its encoder.
 # Held out of every step that makes the evaluated models: RAVDESS actors 9-12 (speaker-
@@ -19,7 +19,8 @@ HELD_OUT=(--exclude '*/Actor_09/*' '*/Actor_10/*' '*/Actor_11/*' '*/Actor_12/*')
 # 1. The student's conv feature encoder: v2's stage-1 encoder (python -m edge_ser_train.pretrain,
 #    36 min; see training/results/bundled_v2/), recovered from the bundled v2 model
 #    (exact int8 grid values, so re-quantising gives the same integers; 10 s).
-python -m edge_ser_train.recover edge_ser/assets/default.onnx --out "$W/encoder"
+git show 6f28828:edge_ser/assets/default.onnx > "$W/default_v2.onnx"  # v2, the default until v3
+python -m edge_ser_train.recover "$W/default_v2.onnx" --out "$W/encoder"
 
 # 2. Layer-wise distillation of Whisper base (hidden states 3 and 4) into the transformer,
 #    staged on cached conv frames and cached teacher states (teacher cache: ~10 min for
@@ -40,18 +41,7 @@ edge-ser train --config training/configs/whisper_base.json "${TRAIN_DATA[@]}" \
 
 # 5. Export: static int8 calibrated on training-side speech only, ORT format for mobile, and
 #    fp32 exports for the agreement check.
-mkdir -p "$W/calibration"
-python - "$D" "$W/calibration" <<'PY'
-import os, random, sys
-from pathlib import Path
-d, out = Path(sys.argv[1]), Path(sys.argv[2]); random.seed(0)
-for sub, pat, n in [("ravdess", "Actor_0[1-6]/*.flac", 36), ("tess", "*/*.flac", 20),
-                    ("urdu", "*/*.flac", 20), ("turev-db", "Sound Source/*/*.flac", 20)]:
-    for i, f in enumerate(random.sample(sorted((d / sub).glob(pat)), n)):
-        link = out / f"{sub}_{i:02d}_{f.name}"
-        if not link.exists():
-            os.symlink(f.resolve(), link)
-PY
+python training/configs/calibration_set.py "$D" "$W/calibration"
 for m in model whisper; do
   edge-ser export "$W/$m" --out "$W/export_$m" --calibration "$W/calibration" --ort
   edge-ser export "$W/$m" --out "$W/fp32_$m" --quantize none --no-raw-variant

@@ -194,6 +194,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "version, shared across runs and with the distillation step",
     )
     m.add_argument(
+        "--encoder-layers",
+        type=int,
+        default=S,
+        metavar="N",
+        help="Whisper backbones: keep only the first N encoder layers (default 0: all); the "
+        "saved and exported model is that smaller network",
+    )
+    m.add_argument(
         "--train-top-layers",
         type=int,
         default=S,

@@ -62,7 +62,13 @@ from edge_ser.metadata import PreprocessingConfig
 from .corpora import CorpusOptions, Record
 from .data import DEFAULT_AUGMENT, AudioStore
 from .pretrain import load_encoder_model, train_and_save
-from .teacher import TeacherCache, WhisperTeacher, encoder_frame_cache, load_teacher
+from .teacher import (
+    TeacherCache,
+    WhisperTeacher,
+    encoder_frame_cache,
+    load_teacher,
+    truncated_model,
+)
 
 __all__ = [
     "DistillOptions",
@@ -71,12 +77,15 @@ __all__ = [
     "distill_loss",
     "student_frames",
     "teacher_frames",
+    "whisper_layers",
+    "whisper_student",
 ]
 
 log = logging.getLogger("edge_ser.train.distill")
 
 REPORT = "edge_ser_distill.json"
 LABELS = ("anger", "happiness", "neutral", "sadness")
+STUDENTS = ("distilhubert", "whisper")
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class DistillOptions:
     out: str
     cache: str
     encoder: str = "none"  # a HubertModel folder whose conv encoder is kept, or none
+    student: str = "distilhubert"  # or "whisper": the teacher's front end and first layers
+    student_layers: int = 2  # transformer layers of a "whisper" student
     layers: tuple[int, ...] = (2, 4, 6)
     exclude: tuple[str, ...] = ()
     copies: int = 2
@@ -113,6 +124,12 @@ class DistillOptions:
             raise OptionsError("--copies and --batch-size must be >= 1, --crop-frames >= 2")
         if not (0.0 <= self.pooled_weight <= 100.0):
             raise OptionsError(f"--pooled-weight must be in [0, 100], got {self.pooled_weight}")
+        if self.student not in STUDENTS:
+            raise OptionsError(
+                f"--student must be one of {', '.join(STUDENTS)}, got {self.student!r}"
+            )
+        if self.student_layers < 1:
+            raise OptionsError(f"--student-layers must be >= 1, got {self.student_layers}")
         if not (0.5 <= self.max_seconds <= 30.0):
             raise OptionsError(f"--max-seconds must be in [0.5, 30], got {self.max_seconds}")
 
@@ -156,6 +173,33 @@ def _student(opts: DistillOptions) -> Any:
     return load_encoder_model(opts.encoder)
 
 
+def whisper_student(teacher: WhisperTeacher, n_layers: int) -> Any:
+    """The student of ``--student whisper``: the teacher's front end (log-mel, convs,
+    positions, frozen) and ``n_layers`` layers initialised from the teacher's first ones, as
+    DistilHuBERT initialises its student from HuBERT (:func:`~edge_ser_train.teacher.
+    truncated_model`)."""
+    if n_layers >= teacher.n_layers:
+        raise OptionsError(
+            f"--student-layers {n_layers}: a student must be smaller than the teacher's "
+            f"{teacher.n_layers} layers"
+        )
+    model = truncated_model(teacher, n_layers)
+    for p in (*model.encoder.conv1.parameters(), *model.encoder.conv2.parameters()):
+        p.requires_grad_(False)
+    model.encoder.embed_positions.requires_grad_(False)
+    return model
+
+
+def whisper_layers(encoder: Any, x: Any) -> Any:
+    """A Whisper ``encoder``'s layers and final layer norm on its hidden state 0
+    ``[batch, frames, d_model]`` (what :func:`~edge_ser_train.teacher.encoder_hidden_states`
+    computes after the front end)."""
+    for layer in encoder.layers:
+        out = layer(x, None)
+        x = out[0] if isinstance(out, tuple) else out
+    return encoder.layer_norm(x)
+
+
 def distill(opts: DistillOptions) -> Path:
     """Distil ``opts.teacher`` into a DistilHuBERT student; returns the output folder."""
     import torch
@@ -173,7 +217,8 @@ def distill(opts: DistillOptions) -> Path:
         raise OptionsError(
             f"--layers {bad}: the teacher has hidden states 0..{teacher.n_layers} only"
         )
-    model = _student(opts)
+    whisper = opts.student == "whisper"
+    model = whisper_student(teacher, opts.student_layers) if whisper else _student(opts)
     records = _select(load_sources(opts.data, LABELS, CorpusOptions()), opts.exclude)
     if not records:
         raise TrainingError("no audio left after --exclude")
@@ -188,26 +233,33 @@ def distill(opts: DistillOptions) -> Path:
         augment=augment,
         seed=opts.seed,
     )
-    encoder = model.feature_extractor
-    encoder.eval()
-    for p in encoder.parameters():
-        p.requires_grad_(False)
-
-    scache = encoder_frame_cache(
-        encoder,
-        Path(opts.cache) / "student",
-        max_samples=max_samples,
-        preprocessing=student_pre,
-        augment=augment,
-        seed=opts.seed,
-    )
+    if whisper:
+        # the student's front end is the teacher's, frozen: its output is the teacher's
+        # hidden state 0, already in the teacher cache
+        params = [*model.encoder.layers.parameters(), *model.encoder.layer_norm.parameters()]
+        scache = None
+    else:
+        encoder = model.feature_extractor
+        encoder.eval()
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        scache = encoder_frame_cache(
+            encoder,
+            Path(opts.cache) / "student",
+            max_samples=max_samples,
+            preprocessing=student_pre,
+            augment=augment,
+            seed=opts.seed,
+        )
+        params = [*model.feature_projection.parameters(), *model.encoder.parameters()]
     layers = list(opts.layers)
     feats: list[npt.NDArray[np.float16]] = []
     targets: list[npt.NDArray[np.float16]] = []
     for r in store.records:
         for k in range(opts.copies):
-            s = scache.get(store, r, k)
-            t = tcache.get(store, r, k)[layers]
+            states = tcache.get(store, r, k)
+            s = states[0] if scache is None else scache.get(store, r, k)
+            t = states[layers]
             n = min(s.shape[0], t.shape[1])
             if n >= 2:
                 feats.append(s[:n])
@@ -220,20 +272,24 @@ def distill(opts: DistillOptions) -> Path:
         sum(f.shape[0] for f in feats),
         tcache.computed,
         tcache.reused,
-        scache.computed,
-        scache.reused,
+        0 if scache is None else scache.computed,
+        0 if scache is None else scache.reused,
     )
     sample = np.concatenate([t[:, :: max(1, t.shape[1] // 20)] for t in targets[:: opts.copies]], 1)
     mean = torch.from_numpy(sample.astype(np.float32).mean(axis=1))  # [layers, dim]
     std = torch.from_numpy(sample.astype(np.float32).std(axis=1) + 1e-3)
-    hidden_size = int(model.config.hidden_size)
+    hidden_size = int(teacher.d_model if whisper else model.config.hidden_size)
     heads = torch.nn.ModuleList(torch.nn.Linear(hidden_size, teacher.d_model) for _ in layers)
-    params = [
-        *model.feature_projection.parameters(),
-        *model.encoder.parameters(),
-        *heads.parameters(),
-    ]
+    params = [*params, *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
+
+    def student_output(x: torch.Tensor) -> torch.Tensor:
+        if whisper:
+            out: torch.Tensor = whisper_layers(model.encoder, x)
+        else:
+            out = model.encoder(model.feature_projection(x)).last_hidden_state
+        return out
+
     lengths = np.array([f.shape[0] for f in feats])
 
     def loss_of_next_batch() -> torch.Tensor:
@@ -248,7 +304,7 @@ def distill(opts: DistillOptions) -> Path:
         y = (torch.from_numpy(np.stack(ys).astype(np.float32)) - mean[None, :, None]) / std[
             None, :, None
         ]
-        hidden = model.encoder(model.feature_projection(x)).last_hidden_state
+        hidden = student_output(x)
         losses = []
         for j, head in enumerate(heads):
             pred = head(hidden)
@@ -262,7 +318,11 @@ def distill(opts: DistillOptions) -> Path:
         return total
 
     model.train()
-    encoder.eval()
+    if whisper:
+        model.encoder.conv1.eval()
+        model.encoder.conv2.eval()
+    else:
+        model.feature_extractor.eval()
     history = train_and_save(
         model,
         loss_of_next_batch,
@@ -275,6 +335,8 @@ def distill(opts: DistillOptions) -> Path:
         out=opts.out,
     )
     out = Path(opts.out)
+    if whisper:
+        teacher.feature_extractor.save_pretrained(str(out))  # the folder is a Whisper backbone
     report = {
         "options": {**asdict(opts), "cache": "(local cache folder)"},
         "teacher": {
@@ -285,7 +347,15 @@ def distill(opts: DistillOptions) -> Path:
             "d_model": teacher.d_model,
             "input": "clip length (positional embedding sliced), no pre-emphasis",
         },
-        "student_encoder": "frozen, from --encoder" if opts.encoder != "none" else "random",
+        "student": opts.student,
+        "student_encoder": (
+            f"the teacher's log-mel front end and convs, frozen; layers 1-{opts.student_layers} "
+            "initialised from the teacher's"
+            if whisper
+            else "frozen, from --encoder"
+            if opts.encoder != "none"
+            else "random"
+        ),
         "clips": len(store.records),
         "versions": opts.copies,
         "frames": int(lengths.sum()),
@@ -312,6 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--teacher", required=True, help="Whisper hub id or local folder")
     p.add_argument("--encoder", default=d.encoder, help="HubertModel folder (conv encoder kept)")
+    p.add_argument(
+        "--student",
+        choices=STUDENTS,
+        default=d.student,
+        help="distilhubert (default), or whisper: the teacher's front end and first layers",
+    )
+    p.add_argument("--student-layers", type=int, default=d.student_layers)
     p.add_argument("--data", nargs="+", required=True, help="DIR[:CORPUS] sources")
     p.add_argument("--out", required=True, help="output folder (HubertModel save_pretrained)")
     p.add_argument("--cache", required=True, help="folder for the teacher and student caches")
@@ -342,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=a.out,
                 cache=a.cache,
                 encoder=a.encoder,
+                student=a.student,
+                student_layers=a.student_layers,
                 layers=tuple(a.layers),
                 exclude=tuple(a.exclude),
                 copies=a.copies,

@@ -94,6 +94,9 @@ class TrainOptions:
             file's content, the encoder's weights and the recipe): DistilHuBERT's conv frames
             with ``cache_features``, a Whisper backbone's hidden states (always cached;
             default ``out/teacher_cache``).
+        encoder_layers: Whisper backbones: keep only the first N encoder layers (0: all).
+            Emotion lives in Whisper's middle layers, so a cut encoder loses little and
+            the saved, exported model is that much smaller and faster.
         train_top_layers: Whisper backbones: fine-tune this many top encoder layers (from
             the cached states below them) with learning rate ``lr``; 0 keeps the encoder
             frozen.
@@ -149,6 +152,7 @@ class TrainOptions:
     cache_features: bool = False
     cache_copies: int = 1
     frame_cache: str | None = None
+    encoder_layers: int = 0
     train_top_layers: int = 0
     train_crop_seconds: float | None = None
     balance_corpora: bool = False
@@ -188,6 +192,10 @@ class TrainOptions:
         _check(
             1 <= self.cache_copies <= 32,
             f"TrainOptions.cache_copies must be 1 to 32, got {self.cache_copies!r}",
+        )
+        _check(
+            isinstance(self.encoder_layers, int) and 0 <= self.encoder_layers <= 64,
+            f"TrainOptions.encoder_layers must be 0 to 64, got {self.encoder_layers!r}",
         )
         _check(
             isinstance(self.train_top_layers, int) and 0 <= self.train_top_layers <= 32,

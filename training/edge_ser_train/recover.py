@@ -1,9 +1,9 @@
 """Recover a DistilHuBERT conv feature encoder from an exported static-int8 model.
 
 The stage-1 encoder of the bundled v2 model (:mod:`edge_ser_train.pretrain`, 36 CPU minutes)
-is frozen in fine-tuning, so the shipped ``default.onnx`` carries it: the waveform conv in
-fp32, the group norm's affine as the ``Mul``/``Add`` after its ``InstanceNormalization``, and
-conv layers 1-6 as per-channel int8 weights with their scales and zero points. This module
+is frozen in fine-tuning, so v2's ``default.onnx`` (the default until v3, now in git history)
+carries it: the waveform conv in fp32, the group norm's affine as the ``Mul``/``Add`` after
+its ``InstanceNormalization``, and conv layers 1-6 as per-channel int8 weights with their scales and zero points. This module
 dequantises them into a ``HubertModel`` (DistilHuBERT config; the transformer stays at its
 random initialisation) so that later stages can start from that encoder without rerunning
 stage 1. The dequantised weights are exactly the int8 grid values, so quantising them again

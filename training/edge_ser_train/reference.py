@@ -38,7 +38,7 @@ from .corpora import CorpusOptions, Record
 from .data import DEFAULT_AUGMENT, AudioStore, balanced_weights
 from .metrics import Metrics, compute_metrics, summarize_folds
 from .splits import make_splits
-from .teacher import WHISPER_PREPROCESSING, TeacherCache, load_teacher
+from .teacher import WHISPER_PREPROCESSING, TeacherCache, load_teacher, truncated_teacher
 from .whisper_backbone import HeadOptions, fit_head, predict_head
 
 __all__ = ["run_reference"]
@@ -83,6 +83,7 @@ def run_reference(
     probe_l2: float = 1.0,
     copies: int = 2,
     seed: int = 0,
+    encoder_layers: int = 0,
 ) -> dict[str, Any]:
     """Probe and head metrics on every fold of every split (see the module docstring)."""
     from .train import load_sources
@@ -91,12 +92,15 @@ def run_reference(
     records = load_sources(data, LABELS, CorpusOptions())
     store = AudioStore(records, WHISPER_PREPROCESSING)
     teacher = load_teacher(teacher_source)
+    if encoder_layers:
+        teacher = truncated_teacher(teacher, encoder_layers)
     tcache = TeacherCache(teacher, cache, max_samples=8 * 16000, augment=DEFAULT_AUGMENT, seed=seed)
     states = {r.path: [tcache.get(store, r, k) for k in range(copies)] for r in store.records}
     pooled = {p: v[0][probe_layer].astype(np.float32).mean(axis=0) for p, v in states.items()}
     log.info("teacher states: %d computed, %d reused", tcache.computed, tcache.reused)
     report: dict[str, Any] = {
         "teacher": teacher_source,
+        "encoder_layers": teacher.n_layers,
         "probe": {"layer": probe_layer, "l2": probe_l2},
         "head": asdict(head),
         "splits": {},
@@ -147,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--head", default="{}", help="HeadOptions fields as JSON")
     p.add_argument("--probe-layer", type=int, default=3)
     p.add_argument("--copies", type=int, default=2)
+    p.add_argument(
+        "--encoder-layers", type=int, default=0, help="keep only the first N layers (0: all)"
+    )
     p.add_argument("--out", required=True, help="the report (JSON)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -163,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             HeadOptions(**given),
             probe_layer=a.probe_layer,
             copies=a.copies,
+            encoder_layers=a.encoder_layers,
         )
     except (EdgeSerError, json.JSONDecodeError) as exc:
         print(f"reference: error: {exc}", file=sys.stderr)

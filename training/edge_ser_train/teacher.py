@@ -55,6 +55,8 @@ __all__ = [
     "encoder_hidden_states",
     "load_teacher",
     "module_fingerprint",
+    "truncated_model",
+    "truncated_teacher",
     "version_audio",
 ]
 
@@ -129,6 +131,40 @@ class WhisperTeacher:
             states = states[:, : max(1, -(-(x.shape[0] // 160) // 2))]
         out: npt.NDArray[np.float16] = states.numpy().astype(np.float16)
         return out
+
+
+def truncated_model(teacher: WhisperTeacher, n_layers: int) -> Any:
+    """A ``WhisperForAudioClassification`` (head untrained) with the teacher's front end,
+    its first ``n_layers`` layers and its final layer norm: the emotion-rich middle of
+    Whisper at a fraction of its cost, or the starting point of a distilled student."""
+    import copy
+
+    from transformers import WhisperForAudioClassification
+
+    if not 1 <= n_layers <= teacher.n_layers:
+        raise TrainingError(
+            f"cannot keep {n_layers} layers of a teacher with {teacher.n_layers} (1 to "
+            f"{teacher.n_layers})"
+        )
+    config = copy.deepcopy(teacher.encoder.config)
+    config.encoder_layers = n_layers
+    config.architectures = ["WhisperForAudioClassification"]
+    config.use_weighted_layer_sum = False
+    model = WhisperForAudioClassification(config).float()
+    result = model.encoder.load_state_dict(teacher.encoder.state_dict(), strict=False)
+    if result.missing_keys:
+        raise TrainingError(f"cannot keep the teacher's layers: {result.missing_keys[0]} missing")
+    return model
+
+
+def truncated_teacher(teacher: WhisperTeacher, n_layers: int) -> WhisperTeacher:
+    """``teacher`` cut to its first ``n_layers`` layers (:func:`truncated_model`): a new
+    fingerprint, so its cache entries are its own."""
+    if n_layers == teacher.n_layers:
+        return teacher
+    encoder = truncated_model(teacher, n_layers).encoder
+    source = f"{teacher.source} (first {n_layers} layers)"
+    return WhisperTeacher(encoder, teacher.feature_extractor, source, padded=teacher.padded)
 
 
 def _whisper_config(config: Any) -> Any:

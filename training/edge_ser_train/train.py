@@ -681,8 +681,8 @@ def _train(options: TrainOptions, command: Sequence[str] | None) -> TrainResult:
         check_pretrained(options.pretrained, options.tiny)  # before the (slow) audio loading
         if options.frame_cache and not options.cache_features:
             raise TrainingError("--frame-cache needs --cache-features on a DistilHuBERT backbone")
-        if options.train_top_layers:
-            raise TrainingError("--train-top-layers is for Whisper backbones")
+        if options.train_top_layers or options.encoder_layers:
+            raise TrainingError("--train-top-layers and --encoder-layers are for Whisper backbones")
     needed = {r.path: r for _, s in folds for r in (*s.train, *s.validation, *s.test)}
     needed.update({r.path: r for r in extra})
     from .teacher import WHISPER_PREPROCESSING

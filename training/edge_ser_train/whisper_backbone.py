@@ -327,7 +327,7 @@ def train_whisper_fold(
 
     from .data import DEFAULT_AUGMENT
     from .metrics import compute_metrics, write_json
-    from .teacher import WHISPER_PREPROCESSING, TeacherCache, load_teacher
+    from .teacher import WHISPER_PREPROCESSING, TeacherCache, load_teacher, truncated_teacher
     from .train import (
         LICENSE_NOTE,
         REPORT_FILENAME,
@@ -342,6 +342,8 @@ def train_whisper_fold(
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = tuple(options.labels)
     teacher = load_teacher(options.pretrained)
+    if options.encoder_layers:
+        teacher = truncated_teacher(teacher, options.encoder_layers)
     augment = options.augment if options.augment.enabled else DEFAULT_AUGMENT
     cache = TeacherCache(
         teacher,
@@ -384,6 +386,7 @@ def train_whisper_fold(
             "source": options.pretrained,
             "pretrained_weights": True,
             "encoder_parameters": n_params,
+            "encoder_layers": teacher.n_layers,
             "frozen_encoder_layers": teacher.n_layers - opts.train_top_layers,
             "head": dataclasses.asdict(opts),
         },
