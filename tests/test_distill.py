@@ -508,3 +508,63 @@ def test_reference_line_scores_probe_and_head_on_every_fold(
     cut = tmp_path / "cut.json"
     assert reference.main([*args[:-2], "--encoder-layers", "1", "--out", str(cut)]) == 0
     assert json.loads(cut.read_text())["encoder_layers"] == 1
+
+
+def test_runtime_folds_exports_and_scores_every_fold_through_the_runtime(
+    whisper_dir: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_ser_train import runtime_folds
+
+    from edge_ser.cli import main
+
+    args = _whisper_train_args(whisper_dir, corpus, tmp_path / "cache", epochs=2)
+    fold = args.index("--fold")
+    args = [*args[:fold], *args[fold + 2 :]]  # every fold
+    split = args.index("speakers:3")
+    args[split] = "speakers:2"
+    assert main([*args, "--no-plots", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "folds.json"
+    base = [*("--data", f"{corpus}:ravdess", "--labels", "anger,sadness"), "--out", str(out)]
+    base += ["--work", str(tmp_path / "work")]
+    assert runtime_folds.main(["--run", f"speakers:2={tmp_path / 'run'}", *base]) == 0
+    report = json.loads(out.read_text())["splits"]["speakers:2"]
+    assert [f["name"] for f in report["folds"]] == ["speakers-1of2", "speakers-2of2"]
+    assert sum(f["n"] for f in report["folds"]) == len(list(corpus.rglob("*.wav")))
+    assert report["summary"]["n_folds"] == 2 and report["ua_std"] is not None
+    # each fold was calibrated on its own training side only
+    from edge_ser_train.splits import make_splits
+
+    records = load_sources([f"{corpus}:ravdess"], LABELS, CorpusOptions())
+    for split in make_splits(records, "speakers:2"):
+        folder = tmp_path / "work" / "speakers_2" / split.name / "calibration"
+        calibrated = {p.resolve() for p in folder.iterdir()}
+        assert calibrated and calibrated <= {Path(r.path).resolve() for r in split.train}
+    # a run folder trained on other folds is refused in one line
+    capsys.readouterr()
+    assert runtime_folds.main(["--run", f"speakers:3={tmp_path / 'run'}", *base]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("runtime_folds: error:"), err
+
+
+def test_runtime_folds_refuses_a_checkpoint_trained_on_another_fold(
+    corpus: Path, tmp_path: Path
+) -> None:
+    from edge_ser_train.runtime_folds import fold_checkpoint
+    from edge_ser_train.splits import make_splits
+
+    records = load_sources([f"{corpus}:ravdess"], LABELS, CorpusOptions())
+    first, second = make_splits(records, "speakers:2")
+    folder = tmp_path / first.name
+    folder.mkdir()
+    speakers = sorted({r.speaker_key for r in second.test})
+    (folder / "edge_ser_train.json").write_text(
+        json.dumps({"split": {"test": {"speakers": speakers}}})
+    )
+    with pytest.raises(TrainingError, match="trained with other test speakers"):
+        fold_checkpoint(tmp_path, first, 2)
+    speakers = sorted({r.speaker_key for r in first.test})
+    (folder / "edge_ser_train.json").write_text(
+        json.dumps({"split": {"test": {"speakers": speakers}}})
+    )
+    assert fold_checkpoint(tmp_path, first, 2) == folder

@@ -27,6 +27,17 @@ for L in 3 4; do
     --data "${POOLED[@]}" "${SPLITS[@]}" --probe-layer 3 --out "$W/reference_layers_$L.json"
 done
 
+# 1b. The same folds through the runtime: one model per fold (~1.5 min each on cached states),
+#     exported to static int8 calibrated on the fold's own training side, scored by the runtime.
+RUNS=()
+for s in speakers:5 cross:savee cross:ravdess cross:tess cross:urdu; do
+  edge-ser train --config training/configs/whisper_base.json --split "$s" "${ALL_DATA[@]}" \
+    --pretrained "$T" --encoder-layers 4 --frame-cache "$C/encoder" --augment --no-plots --out "$W/folds_${s/:/_}"
+  RUNS+=(--run "$s=$W/folds_${s/:/_}")
+done
+python -m edge_ser_train.runtime_folds "${RUNS[@]}" --data "${POOLED[@]}" --work "$W/fold_models" \
+  --out "$W/runtime_folds.json"
+
 # 2. The held-out model (P1) and its figures through the runtime (~6 min to train, 20 s to export).
 edge-ser train --config training/configs/whisper_base.json "${P1_DATA[@]}" --pretrained "$T" \
   --encoder-layers 4 --frame-cache "$C/encoder" --augment --out "$W/model_p1"
