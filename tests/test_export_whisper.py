@@ -223,6 +223,9 @@ def test_int8_keeps_the_front_end_and_conv1_in_fp32(
     assert len(conv1) == 1  # conv1 reads the log-mel in fp32
     # ...and the encoder behind it is quantised.
     assert any(n.op_type in quantised_ops for n in graph.node)
+    if mode == "static":  # but not the attention products, unless asked (--quantize-attention)
+        scores = {n.op_type for n in graph.node if "self_attn/MatMul" in n.name}
+        assert "MatMul" in scores and "QLinearMatMul" not in scores, scores
 
 
 def test_keep_fp32_and_the_calibration_method_reach_the_graph_and_the_report(
@@ -238,13 +241,18 @@ def test_keep_fp32_and_the_calibration_method_reach_the_graph_and_the_report(
         max_calibration_windows=2,
         calibration_method="minmax",
         keep_fp32=("fc2",),
+        quantize_attention=True,
     )
     graph = onnx.load(str(report.model_path)).graph
     ops = {name: {n.op_type for n in graph.node if name in n.name} for name in ("fc1", "fc2")}
     assert "MatMul" in ops["fc2"] and "MatMulIntegerToFloat" not in ops["fc2"]
     assert "MatMulIntegerToFloat" in ops["fc1"]  # the rest is still int8
+    # the attention products (two activations) are quantised too
+    scores = {n.op_type for n in graph.node if "self_attn/MatMul" in n.name}
+    assert "QLinearMatMul" in scores, scores
     calibration = json.loads(report.report_path.read_text())["audio"]["calibration"]
     assert calibration["method"] == "minmax" and calibration["keep_fp32"] == ["fc2"]
+    assert calibration["quantize_attention"] is True
     with pytest.raises(ExportError, match="no Conv, MatMul or Gemm node has such a name"):
         export_model(
             whisper_checkpoint,

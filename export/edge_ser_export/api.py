@@ -113,6 +113,7 @@ def export_model(
     fp32_conv_layers: int = 1,
     calibration_method: str = "percentile",
     keep_fp32: Sequence[str] = (),
+    quantize_attention: bool = False,
 ) -> ExportReport:
     """Export a fine-tuned checkpoint to a model folder the runtime loads.
 
@@ -150,6 +151,8 @@ def export_model(
         keep_fp32: Conv, MatMul and Gemm nodes whose names contain one of these strings stay
             fp32 (static and dynamic), e.g. ``fc2`` for a Whisper or HuBERT FFN's output
             projection, whose input comes from the GELU.
+        quantize_attention: static int8: also quantise the MatMuls between two activations
+            (the attention scores and context, as ``QLinearMatMul``); off by default.
 
     Raises:
         ToolchainMissingError: torch, transformers, onnx or onnxruntime is missing.
@@ -195,6 +198,7 @@ def export_model(
         fp32_conv_layers=fp32_conv_layers,
         calibration_method=calibration_method,
         keep_fp32=tuple(str(k) for k in keep_fp32),
+        quantize_attention=quantize_attention,
     )
     with tempfile.TemporaryDirectory(prefix="edge_ser_export_") as tmp:
         return job.run(
@@ -220,6 +224,7 @@ class _Export:
     fp32_conv_layers: int = 1
     calibration_method: str = "percentile"
     keep_fp32: tuple[str, ...] = ()
+    quantize_attention: bool = False
     calibration_info: dict[str, Any] = dataclasses.field(default_factory=dict)
     front_end_parity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -463,6 +468,7 @@ class _Export:
                 "method": self.calibration_method,
                 "fp32_conv_layers": self.fp32_conv_layers,
                 "keep_fp32": list(self.keep_fp32),
+                "quantize_attention": self.quantize_attention,
             }
             reader = WindowCalibrationReader(windows, INPUT_NAME, self.progress)
             quantize_static_model(
@@ -472,6 +478,7 @@ class _Export:
                 fp32_conv_layers=fp32_convs,
                 extra_exclude=keep,
                 calibrate_method=self.calibration_method,
+                matmul_const_b_only=not self.quantize_attention,
             )
         self.progress("quantize", 1, 1)
         return out

@@ -92,6 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(the FFN output projections, the layers most sensitive to int8)",
     )
     parser.add_argument(
+        "--quantize-attention",
+        action="store_true",
+        help="static int8: also quantise the attention products (MatMuls of two activations)",
+    )
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -145,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         fp32_conv_layers=args.fp32_conv_layers,
         calibration_method=args.calibration_method,
         keep_fp32=tuple(args.keep_fp32),
+        quantize_attention=args.quantize_attention,
         progress=_Progress(),
     )
     print(report.summary())
