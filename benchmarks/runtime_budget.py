@@ -335,7 +335,7 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     runners: dict[str, Callable[[FloatArray], object]] = {TORCH: torch_run}
     runners.update({name: ort_run(s) for name, s in sessions.items()})
     for other in args.compare:  # other models, timed in the same rounds (ratios only)
-        runners[f"other: {other.name}"] = ort_run(build_session(other, options))
+        runners[f"other: {other.parent.name}/{other.name}"] = ort_run(build_session(other, options))
     # The rewritten graph against the shipped one, on the same windows.
     a = np.concatenate([runners[SHIPPED](x)[0] for x in inputs])  # type: ignore[index]
     b = np.concatenate([runners[PASSES](x)[0] for x in inputs])  # type: ignore[index]

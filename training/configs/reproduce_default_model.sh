@@ -54,7 +54,8 @@ done
 edge-ser export "$W/model_p1" --out "$W/minmax_p1" --calibration "$W/calibration" --no-raw-variant --calibration-method minmax
 edge-ser export "$W/model_p1" --out "$W/64windows_p1" --calibration "$W/calibration" --no-raw-variant --max-calibration-windows 64
 edge-ser export "$W/model_p1" --out "$W/fc2_fp32_p1" --calibration "$W/calibration" --no-raw-variant --keep-fp32 fc2
-for q in export dynamic minmax 64windows fc2_fp32; do
+edge-ser export "$W/model_p1" --out "$W/attention_int8_p1" --calibration "$W/calibration" --no-raw-variant --quantize-attention
+for q in export dynamic minmax 64windows fc2_fp32 attention_int8; do
   python benchmarks/int8_agreement.py "$W/${q}_p1" "$W/fp32_p1" "$D"/ravdess/Actor_{09,10,11,12} "$D/savee" \
     > "$W/agreement_${q}_p1.json"
 done
