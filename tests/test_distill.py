@@ -467,7 +467,7 @@ def test_recover_conv_encoder_from_a_static_int8_export(
 
 
 def test_reference_line_scores_probe_and_head_on_every_fold(
-    whisper_dir: Path, tmp_path: Path
+    whisper_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from edge_ser_train import reference
 
@@ -508,6 +508,18 @@ def test_reference_line_scores_probe_and_head_on_every_fold(
     cut = tmp_path / "cut.json"
     assert reference.main([*args[:-2], "--encoder-layers", "1", "--out", str(cut)]) == 0
     assert json.loads(cut.read_text())["encoder_layers"] == 1
+    # the head may fine-tune the top layer (it gets the encoder), and a bad head is one line
+    top = tmp_path / "top.json"
+    assert (
+        reference.main(
+            [*args[:-2], "--head", '{"epochs": 1, "train_top_layers": 1}', "--out", str(top)]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert reference.main([*args[:-2], "--head", '{"train_top_layers": 9}', "--out", str(top)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reference: error:"), err
 
 
 def test_runtime_folds_exports_and_scores_every_fold_through_the_runtime(

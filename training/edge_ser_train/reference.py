@@ -109,7 +109,7 @@ def run_reference(
         rows: dict[str, list[tuple[str, Metrics, dict[str, float]]]] = {"probe": [], "head": []}
         for fold in make_splits(store.records, spec, seed):
             train, test = list(fold.train), list(fold.test)
-            fitted = fit_head(train, [states[r.path] for r in train], LABELS, head)
+            fitted = fit_head(train, [states[r.path] for r in train], LABELS, head, teacher.encoder)
             probs = predict_head(fitted, [states[r.path][0] for r in test])
             for name, predicted in (
                 ("head", [LABELS[int(i)] for i in probs.argmax(axis=1)]),
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             copies=a.copies,
             encoder_layers=a.encoder_layers,
         )
-    except (EdgeSerError, json.JSONDecodeError) as exc:
+    except (EdgeSerError, json.JSONDecodeError, ValueError) as exc:  # ValueError: --head
         print(f"reference: error: {exc}", file=sys.stderr)
         return 2
     Path(a.out).write_text(json.dumps(report, indent=1) + "\n")
