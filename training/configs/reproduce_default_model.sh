@@ -75,6 +75,10 @@ for layers in "3 4" "2 4 6"; do
     --split holdout:ravdess/Actor_09,ravdess/Actor_10,ravdess/Actor_11,ravdess/Actor_12 \
     --probe-layer 2 --copies 1 --out "$W/reference_$n.json"
 done
+for e in "$T" "$W/student_34" "$W/student_246"; do  # the per-state probe of the card's tables
+  PYTHONPATH=training python training/results/default_v3/probe_layers.py "$e" "$C/encoder" "$D" \
+    > "$W/probe_$(basename "$e").json"
+done
 for L in 2 4; do
   python -m edge_ser_train.reference --teacher "$T" --encoder-layers "$L" --cache "$C/encoder" \
     --data "$D/ravdess:ravdess" "$D/tess:tess" "$D/urdu:urdu" "$D/turev-db:turev-db" \
