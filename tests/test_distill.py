@@ -542,6 +542,8 @@ def test_runtime_folds_exports_and_scores_every_fold_through_the_runtime(
     assert runtime_folds.main(["--run", f"speakers:2={tmp_path / 'run'}", *base]) == 0
     report = json.loads(out.read_text())["splits"]["speakers:2"]
     assert [f["name"] for f in report["folds"]] == ["speakers-1of2", "speakers-2of2"]
+    assert all(f["labels"] == ["anger", "sadness"] for f in report["folds"])  # --labels
+    assert all(set(f["per_corpus_ua"]) == {"ravdess"} for f in report["folds"])
     assert sum(f["n"] for f in report["folds"]) == len(list(corpus.rglob("*.wav")))
     assert report["summary"]["n_folds"] == 2 and report["ua_std"] is not None
     # each fold was calibrated on its own training side only

@@ -423,13 +423,13 @@ class _Export:
         out = tmp / f"{self.mode}.onnx"
         keep: list[str] = []
         fp32_convs = self.fp32_conv_layers
-        if ckpt.front_end == "log_mel":
+        model = onnx.load(str(prepared)) if ckpt.front_end == "log_mel" or self.keep_fp32 else None
+        if model is not None and ckpt.front_end == "log_mel":
             # The whole log-mel (its DFT conv is the first Conv) and the leading encoder convs.
-            model = onnx.load(str(prepared))
             keep = front_end_nodes(model) + leading_conv_nodes(model, 1 + fp32_convs)
             fp32_convs = 0
-        if self.keep_fp32:
-            named = named_nodes(onnx.load(str(prepared)), self.keep_fp32)
+        if model is not None and self.keep_fp32:
+            named = named_nodes(model, self.keep_fp32)
             if not named:
                 raise ExportError(
                     f"--keep-fp32 {' '.join(self.keep_fp32)}: no Conv, MatMul or Gemm node "

@@ -175,19 +175,16 @@ def _student(opts: DistillOptions) -> Any:
 
 def whisper_student(teacher: WhisperTeacher, n_layers: int) -> Any:
     """The student of ``--student whisper``: the teacher's front end (log-mel, convs,
-    positions, frozen) and ``n_layers`` layers initialised from the teacher's first ones, as
+    positions) and ``n_layers`` layers initialised from the teacher's first ones, as
     DistilHuBERT initialises its student from HuBERT (:func:`~edge_ser_train.teacher.
-    truncated_model`)."""
+    truncated_model`). The front end stays the teacher's: distillation reads its output
+    (hidden state 0) from the teacher cache and trains only the layers."""
     if n_layers >= teacher.n_layers:
         raise OptionsError(
             f"--student-layers {n_layers}: a student must be smaller than the teacher's "
             f"{teacher.n_layers} layers"
         )
-    model = truncated_model(teacher, n_layers)
-    for p in (*model.encoder.conv1.parameters(), *model.encoder.conv2.parameters()):
-        p.requires_grad_(False)
-    model.encoder.embed_positions.requires_grad_(False)
-    return model
+    return truncated_model(teacher, n_layers)
 
 
 def whisper_layers(encoder: Any, x: Any) -> Any:
@@ -318,10 +315,7 @@ def distill(opts: DistillOptions) -> Path:
         return total
 
     model.train()
-    if whisper:
-        model.encoder.conv1.eval()
-        model.encoder.conv2.eval()
-    else:
+    if not whisper:  # a Whisper student's front end does not run here (cached state 0)
         model.feature_extractor.eval()
     history = train_and_save(
         model,

@@ -26,7 +26,7 @@ import numpy as np
 
 from edge_ser.errors import TrainingError
 
-__all__ = ["Metrics", "compute_metrics", "summarize_folds", "write_json"]
+__all__ = ["Metrics", "compute_metrics", "per_corpus_ua", "summarize_folds", "write_json"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,19 @@ def compute_metrics(
             label: (float(recall[i]) if present[i] else None) for i, label in enumerate(order)
         },
     )
+
+
+def per_corpus_ua(
+    records: Sequence[Any], predicted: Sequence[str | None], labels: Sequence[str]
+) -> dict[str, float]:
+    """UA per corpus of ``predicted`` (aligned with ``records``, which have ``corpus`` and
+    ``label``), rounded to 4 places."""
+    out = {}
+    for corpus in sorted({r.corpus for r in records}):
+        idx = [i for i, r in enumerate(records) if r.corpus == corpus]
+        m = compute_metrics([records[i].label for i in idx], [predicted[i] for i in idx], labels)
+        out[corpus] = round(m.ua, 4)
+    return out
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -36,7 +36,7 @@ from edge_ser.errors import EdgeSerError
 from .baseline import predict_standardised
 from .corpora import CorpusOptions, Record
 from .data import DEFAULT_AUGMENT, AudioStore, balanced_weights
-from .metrics import Metrics, compute_metrics, summarize_folds
+from .metrics import Metrics, compute_metrics, per_corpus_ua, summarize_folds
 from .splits import make_splits
 from .teacher import WHISPER_PREPROCESSING, TeacherCache, load_teacher, truncated_teacher
 from .whisper_backbone import HeadOptions, fit_head, predict_head
@@ -45,15 +45,6 @@ __all__ = ["run_reference"]
 
 log = logging.getLogger("edge_ser.train.reference")
 LABELS = ("anger", "happiness", "neutral", "sadness")
-
-
-def _per_corpus(test: Sequence[Record], predicted: Sequence[str]) -> dict[str, float]:
-    out = {}
-    for corpus in sorted({r.corpus for r in test}):
-        idx = [i for i, r in enumerate(test) if r.corpus == corpus]
-        m = compute_metrics([test[i].label for i in idx], [predicted[i] for i in idx], LABELS)
-        out[corpus] = round(m.ua, 4)
-    return out
 
 
 def _probe(
@@ -116,7 +107,7 @@ def run_reference(
                 ("probe", _probe(train, test, pooled, probe_l2)),
             ):
                 m = compute_metrics([r.label for r in test], predicted, LABELS)
-                rows[name].append((fold.name, m, _per_corpus(test, predicted)))
+                rows[name].append((fold.name, m, per_corpus_ua(test, predicted, LABELS)))
                 log.info("%s %s: %s UA %.3f", spec, fold.name, name, m.ua)
         entry: dict[str, Any] = {}
         for name, folds in rows.items():

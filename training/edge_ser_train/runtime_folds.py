@@ -37,7 +37,7 @@ from edge_ser.errors import EdgeSerError, TrainingError
 
 from .corpora import CorpusOptions, Record
 from .evaluation import evaluate_records
-from .metrics import compute_metrics, summarize_folds
+from .metrics import per_corpus_ua, summarize_folds
 from .splits import Split, make_splits
 
 __all__ = ["calibration_links", "fold_checkpoint", "score_folds"]
@@ -75,17 +75,6 @@ def calibration_links(train: Sequence[Record], folder: Path, n: int, seed: int =
         if not link.exists():
             os.symlink(src, link)
     return folder
-
-
-def _per_corpus(
-    test: Sequence[Record], predicted: dict[str, str | None], labels: Sequence[str]
-) -> dict[str, float]:
-    out = {}
-    for corpus in sorted({r.corpus for r in test}):
-        rows = [r for r in test if r.corpus == corpus and str(r.path) in predicted]
-        m = compute_metrics([r.label for r in rows], [predicted[str(r.path)] for r in rows], labels)
-        out[corpus] = round(m.ua, 4)
-    return out
 
 
 def score_folds(
@@ -134,15 +123,18 @@ def score_folds(
                 predicted[str(path)] = label
                 return label
 
-            result = evaluate_records(split.test, predict, LABELS, corpus=spec, model=split.name)
+            result = evaluate_records(split.test, predict, labels, corpus=spec, model=split.name)
             m = result.metrics
             fold_metrics.append(m)
             log.info("%s %s: runtime UA %.3f (n=%d)", spec, split.name, m.ua, m.n)
+            scored = [r for r in split.test if str(r.path) in predicted]
             rows.append(
                 {
                     "name": split.name,
                     **m.to_dict(),
-                    "per_corpus_ua": _per_corpus(split.test, predicted, labels),
+                    "per_corpus_ua": per_corpus_ua(
+                        scored, [predicted[str(r.path)] for r in scored], labels
+                    ),
                     "failed": [{"path": p, "error": e} for p, e in result.failed],
                 }
             )
