@@ -214,7 +214,7 @@ def calibration_folder(folder: Path, *, synthetic: bool, seed: int) -> dict[str,
         return {
             "source": "real",
             "files": len(chosen),
-            "from": str(SHARED_DATASETS),
+            "from": "../shared/datasets",
             "corpora": corpora,
         }
     import soundfile as sf
@@ -224,7 +224,7 @@ def calibration_folder(folder: Path, *, synthetic: bool, seed: int) -> dict[str,
     rng = np.random.default_rng(seed)
     for i in range(CALIBRATION_FILES):
         sf.write(folder / f"{i:02d}.wav", speechlike(rng.uniform(2.0, 6.0), 16000, rng), 16000)
-    why = "requested" if synthetic else f"{SHARED_DATASETS} is absent"
+    why = "requested" if synthetic else "../shared/datasets is absent"
     return {"source": "synthetic", "files": CALIBRATION_FILES, "why": why}
 
 
@@ -306,14 +306,13 @@ def measure_latencies(
 ) -> dict[str, Any]:
     """Seconds per full window for every variant and thread count, interleaved in blocks."""
     import torch
-    from transformers import AutoModelForAudioClassification
 
     from edge_ser.benchmark import latency_inputs
     from edge_ser.model import load_model
     from edge_ser.options import SessionOptions
     from edge_ser.session import build_session
 
-    torch_model = AutoModelForAudioClassification.from_pretrained(str(checkpoint)).eval()
+    torch_model = eager_model(checkpoint)
     reference = load_model(Path(exports["none"]["folder"]))
     md = reference.metadata
     inputs = latency_inputs(reference, min(8, windows), seed)
@@ -326,7 +325,7 @@ def measure_latencies(
 
         def run_torch(x: FloatArray) -> object:
             with torch.inference_mode():
-                return torch_model(input_values=torch.from_numpy(x)[None]).logits
+                return torch_model(torch.from_numpy(x)[None])
 
         runners[TORCH] = run_torch
         for mode in exported(exports):
@@ -728,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         checkpoint = args.checkpoint
-        description = f"checkpoint {args.checkpoint}"
+        description = f"checkpoint {args.checkpoint.name}"
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(checkpoint))
@@ -785,7 +784,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(
-            ["python benchmarks/run_benchmarks.py", *(sys.argv[1:] if argv is None else argv)]
+            [
+                "python benchmarks/run_benchmarks.py",
+                *map(_portable, sys.argv[1:] if argv is None else argv),
+            ]
         ),
         "quick": args.quick,
         "duration_s": round(time.perf_counter() - started, 1),
@@ -836,11 +838,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _portable(arg: str) -> str:
+    """A command-line argument as the results may show it: an absolute path becomes its
+    last component (no build-machine path in a checked-in result)."""
+    return Path(arg).name if Path(arg).is_absolute() else arg
+
+
 def _source_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for f in sorted(folder.glob("*.py")):
         digest.update(f.name.encode() + f.read_bytes())
     return digest.hexdigest()[:8]
+
+
+def eager_model(checkpoint: Path) -> Any:
+    """The checkpoint as PyTorch runs it on raw samples (``[batch, samples] -> logits``, eval
+    mode): the model itself for a waveform model, and for Whisper the exporter's own wrapper,
+    the log-mel included, as the graph computes it."""
+    import torch
+    from edge_ser_export.checkpoint import load_checkpoint
+    from edge_ser_export.whisper import WhisperClassifierWrapper
+
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.front_end == "log_mel":
+        wrapper = WhisperClassifierWrapper(
+            ckpt.model, ckpt.log_mel, ckpt.feature_extractor.mel_filters
+        ).eval()
+        return lambda x: wrapper(x)[1]
+    model = ckpt.model.eval()
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = model(input_values=x).logits
+        return out
+
+    return logits
 
 
 def _count_parameters(checkpoint: Path) -> int:

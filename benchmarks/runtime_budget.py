@@ -17,7 +17,9 @@ All sessions come from the runtime's ``build_session`` at ``--threads`` (default
 silence trim so every window is full length). The compute bound counts the multiply-adds
 of one window (printed layer by layer) and divides by the best rate of a large standalone
 int8 GEMM (and fp32 GEMM) measured in the same process; the nominal rate (64 int8 or 16 fp32
-MACs per cycle per core at the reported clock) is given beside it.
+MACs per cycle per core at the reported clock) is given beside it. The ceilings turn that
+bound into the best ratios any int8 kernel could reach here: all multiply-adds at the int8
+peak, and as quantised (what the graph keeps in fp32 at the fp32 peak).
 
 Memory: the whole runtime (``Classifier.classify``: decode, VAD, windows, inference) on
 synthetic voice notes of ``--minutes`` (default 1, 60 and 180), one fresh process each, with
@@ -186,6 +188,56 @@ def count_whisper_macs(layers: int, samples: int = WINDOW) -> dict[str, float]:
         "projector + classifier": d * 256 * t + 256 * 4,
     }
     return {k: float(v) for k, v in macs.items()}
+
+
+def fp32_whisper_macs(model_path: Path, layers: int, samples: int = WINDOW) -> dict[str, float]:
+    """The multiply-adds that a quantised Whisper graph still runs in fp32, read from the graph:
+    the log-mel's DFT conv and mel product (always fp32), conv1 if it is a plain ``Conv``, and
+    the attention products if they are plain ``MatMul`` nodes of two activations."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    weights = {init.name for init in model.graph.initializer}
+    mel_frames = samples // 160
+    t, d = -(-mel_frames // 2), 512
+    out: dict[str, float] = {}
+    nodes = list(model.graph.node)
+    if any(n.name.startswith("/log_mel/") and n.op_type == "Conv" for n in nodes):
+        out["log-mel"] = float(402 * 400 * mel_frames + 201 * 80 * mel_frames)
+    if any(n.name.startswith("/conv1/") and n.op_type == "Conv" for n in nodes):
+        out["conv1"] = float(512 * 80 * 3 * mel_frames)
+    if any(n.op_type == "MatMul" and not any(i in weights for i in n.input) for n in nodes):
+        out["attention products"] = float(layers * 2 * t * t * d)
+    return out
+
+
+def ceilings(
+    total_macs: float,
+    fp32_macs: float,
+    peaks: Mapping[str, float],
+    baseline_cpu_ms: Mapping[str, float],
+) -> dict[str, Any]:
+    """The fastest one window can run on this machine, and the ratios that speed would give.
+
+    ``all_int8``: every multiply-add at the measured int8 GEMM peak (the issue's compute
+    bound). ``as_quantised``: the ``fp32_macs`` the graph keeps in fp32 at the fp32 peak, the
+    rest at the int8 one. A ratio target above the ``all_int8`` ceiling cannot be met by
+    faster kernels; the ceiling is the int8 peak over the baseline's own rate, so a smaller
+    network of the same kind has the same one.
+    """
+    floors = {
+        "all_int8": total_macs / (peaks["int8"] * 1e9) * 1000,
+        "as_quantised": ((total_macs - fp32_macs) / peaks["int8"] + fp32_macs / peaks["fp32"])
+        / 1e9
+        * 1000,
+    }
+    return {
+        name: {
+            "floor_ms": floor,
+            **{f"max_speedup_vs_{k}": ms / floor for k, ms in baseline_cpu_ms.items()},
+        }
+        for name, floor in floors.items()
+    }
 
 
 def fp32_exports(work: Path, seed: int) -> tuple[Any, Path]:
@@ -373,9 +425,18 @@ def measure_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             / ((INT8_MACS_PER_CYCLE if kind == "int8" else FP32_MACS_PER_CYCLE) * args.threads)
             / ((_cpu_mhz() or float("nan")) / 1000),
         }
+    fp32_parts = {} if layers is None else fp32_whisper_macs(args.model, layers)
+    ceiling = ceilings(
+        total,
+        sum(fp32_parts.values()),
+        peaks,
+        {"ort_fp32": rows[FP32]["cpu_median_ms"], "torch": rows[TORCH]["cpu_median_ms"]},
+    )
     return {
         "input": source,
         "model": "DistilHuBERT" if layers is None else f"Whisper base, first {layers} layers",
+        "fp32_macs_in_int8_graph": fp32_parts,
+        "ceilings": ceiling,
         "threads": args.threads,
         "rounds": args.rounds,
         "passes": report.to_dict(),
@@ -476,6 +537,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{100 * v['of_measured_gemm_peak']:.0f}% | {100 * v['of_nominal_peak']:.0f}% |"
             for k, v in s["bound"].items()
         ]
+        c = s.get("ceilings")
+        if c:
+            kept = ", ".join(
+                f"{k} {v / 1e9:.3f} G" for k, v in s.get("fp32_macs_in_int8_graph", {}).items()
+            )
+            lines += [
+                "",
+                "### Ceilings: the fastest a window can run here",
+                "",
+                f"- Every multiply-add at the int8 GEMM peak: {s['total_gmacs']:.2f} G / "
+                f"{peaks['int8']:.0f} GMAC/s = **{c['all_int8']['floor_ms']:.1f} ms**. At that "
+                f"speed int8 would be {c['all_int8']['max_speedup_vs_ort_fp32']:.2f}x ORT fp32 "
+                f"and {c['all_int8']['max_speedup_vs_torch']:.2f}x PyTorch eager (CPU time): "
+                "a ratio target above these cannot be met by faster kernels.",
+                f"- As quantised (kept in fp32 at the fp32 peak: {kept or 'nothing'}): "
+                f"**{c['as_quantised']['floor_ms']:.1f} ms**, "
+                f"{c['as_quantised']['max_speedup_vs_ort_fp32']:.2f}x ORT fp32 and "
+                f"{c['as_quantised']['max_speedup_vs_torch']:.2f}x PyTorch eager.",
+            ]
     mem = report.get("memory")
     if mem:
         mm = mem["machine"]
@@ -519,6 +599,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": min(wall, cpu) >= goal,
                 }
             )
+        ceiling = s.get("ceilings", {}).get("all_int8")
+        if ceiling:
+            for o, key in zip(out, ("ort_fp32", "torch"), strict=True):
+                o["measured"] += f" (ceiling here {ceiling[f'max_speedup_vs_{key}']:.2f}x)"
         frac = s["bound"][PASSES]["of_measured_gemm_peak"]
         out.append(
             {

@@ -82,6 +82,18 @@ class Classifier:
         """Start a stream for live audio at ``sample_rate`` (see :class:`Stream`)."""
         return Stream(self._model, self._options, self._plan, sample_rate, source=source)
 
+    def _file_stream(self, sample_rate: int, source: str | None = None) -> Stream:
+        """A stream for a whole recording: with ``session.parallel_windows`` > 1 its windows
+        queue up and run that many at once (see :class:`SessionOptions`)."""
+        return Stream(
+            self._model,
+            self._options,
+            self._plan,
+            sample_rate,
+            source=source,
+            parallel_windows=self._options.session.parallel_windows,
+        )
+
     def classify(
         self,
         audio: AudioSource,
@@ -111,7 +123,7 @@ class Classifier:
                 raise UnsupportedAudioError("sample_rate is required when audio is a numpy array")
             rate = check_sample_rate(sample_rate)
             samples = to_mono_float32(audio)
-            stream = self.stream(rate)
+            stream = self._file_stream(rate)
             total = samples.shape[0] / rate
             step = int(BLOCK_SECONDS * rate)
             for i in range(0, samples.shape[0], step):
@@ -121,7 +133,7 @@ class Classifier:
             return stream.finish()
         source = str(audio) if isinstance(audio, (str, os.PathLike)) else None
         with open_audio(audio, sample_rate) as f:
-            stream = self.stream(f.sample_rate, source=source)
+            stream = self._file_stream(f.sample_rate, source=source)
             for block in f.blocks():
                 stream.accept_waveform(block)
                 if progress is not None:

@@ -137,6 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime intra-op threads (default: 0 = automatic)")  # fmt: skip
+    parser.add_argument("--parallel-windows", type=int, default=None, metavar="N",
+                        help="windows of a recording scored at once, one thread each "
+                        "(default 1; try 2 with --threads 1 on long recordings)")  # fmt: skip
 
 
 _OFF = "off"
@@ -168,7 +171,7 @@ def options_from_args(args: argparse.Namespace) -> ClassifierOptions:
         "vad": vad,
         "window": given(window_s=args.window, overlap_s=args.overlap, min_window_s=args.min_window),
         "aggregation": given(method=args.aggregation, min_speech_ratio=args.min_speech_ratio),
-        "session": given(intra_op_threads=args.threads),
+        "session": given(intra_op_threads=args.threads, parallel_windows=args.parallel_windows),
     })  # fmt: skip
 
 

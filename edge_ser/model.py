@@ -18,6 +18,7 @@ import logging
 import os
 import stat
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -83,7 +84,7 @@ class Model:
     pads_trimmed_input: bool = True
 
     def score(
-        self, windows: Sequence[npt.NDArray[np.float32]], batch_size: int
+        self, windows: Sequence[npt.NDArray[np.float32]], batch_size: int, workers: int = 1
     ) -> npt.NDArray[np.float64]:
         """Class probabilities (float64, rows sum to 1) for each mono window at model rate.
 
@@ -93,6 +94,9 @@ class Model:
         first group norm of a ``waveform`` front end, and the dynamic-range floor and the
         mean over frames of a ``log_mel`` (Whisper) one, span the whole input, so padding
         would change the result.
+
+        With ``workers`` > 1, up to that many batches run at once, each on its own thread
+        (``InferenceSession.run`` is thread-safe); the results are the same.
         """
         inputs = [self.prepare_input(w) for w in windows]
         limit = min(batch_size, self.max_batch) if self.max_batch else batch_size
@@ -100,10 +104,25 @@ class Model:
         by_length: dict[int, list[int]] = {}
         for i, x in enumerate(inputs):
             by_length.setdefault(x.shape[0], []).append(i)
-        for indices in by_length.values():
-            for b in range(0, len(indices), limit):
-                batch = indices[b : b + limit]
-                out[batch] = self._run(np.stack([inputs[i] for i in batch]))
+        batches = [
+            indices[b : b + limit]
+            for indices in by_length.values()
+            for b in range(0, len(indices), limit)
+        ]
+
+        def run(batch: list[int]) -> npt.NDArray[np.float64]:
+            return self._run(np.stack([inputs[i] for i in batch]))
+
+        if workers > 1 and len(batches) > 1:
+            pool = ThreadPoolExecutor(min(workers, len(batches)), thread_name_prefix="edge_ser")
+            try:
+                for batch, probs in zip(batches, pool.map(run, batches), strict=True):
+                    out[batch] = probs
+            finally:  # a failure or Ctrl-C drops the windows not started yet
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for batch in batches:
+                out[batch] = run(batch)
         return out
 
     def accepts(self, window: npt.NDArray[np.float32]) -> bool:

@@ -32,6 +32,9 @@ __all__ = ["Stream"]
 logger = logging.getLogger("edge_ser.stream")
 
 Span = tuple[int, int]
+# Windows queued per worker when a recording's windows run in parallel (measured in
+# benchmarks/parallel_windows.py: 1 per worker lost to one window on 2 threads, 4 won).
+QUEUE_PER_WORKER = 4
 
 
 class Stream:
@@ -55,6 +58,8 @@ class Stream:
         plan: WindowPlan,
         sample_rate: int,
         source: str | None = None,
+        *,
+        parallel_windows: int = 1,
     ) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         self.source = source
@@ -70,6 +75,13 @@ class Stream:
         self._region_done = 0  # its windows emitted so far
         self._input_samples = 0
         self._windows: list[WindowResult] = []
+        # Windows cut but not yet scored: (start, end, samples, speech ratio). With
+        # parallel_windows > 1 (files and arrays, never live audio) they wait until
+        # QUEUE_PER_WORKER per worker are ready, then run on that many threads, each taking
+        # the next window as it finishes one (windows differ in length: pairs would idle).
+        self._parallel = max(1, parallel_windows)
+        self._queue = 1 if self._parallel == 1 else QUEUE_PER_WORKER * self._parallel
+        self._pending: list[tuple[int, int, npt.NDArray[np.float32], float]] = []
         self._regions: list[SpeechRegion] = []
         self._finished = False
         self._busy = threading.Lock()
@@ -90,7 +102,8 @@ class Stream:
         return tuple(self._windows)
 
     def accept_waveform(self, samples: npt.NDArray[Any]) -> list[WindowResult]:
-        """Add a chunk of audio at the stream's rate; return the windows it completed."""
+        """Add a chunk of audio at the stream's rate; return the windows it completed (for a
+        stream made with ``parallel_windows`` > 1: the windows it scored)."""
         with self._exclusive():
             x = to_mono_float32(_as_array(samples))
             self._input_samples += x.shape[0]
@@ -146,7 +159,8 @@ class Stream:
         spans = [span for region in regions for span in self._close(region)]
         if not final:
             spans += self._emit_full_windows()
-        results = self._score(spans)
+        self._cut(spans)
+        results = self._score() if final or len(self._pending) >= self._queue else []
         self._discard_old_audio()
         return results
 
@@ -172,22 +186,30 @@ class Stream:
         self._region_done += len(spans)
         return spans
 
-    def _score(self, spans: list[Span]) -> list[WindowResult]:
+    def _cut(self, spans: list[Span]) -> None:
+        """Copy out the windows the model can take, with their speech ratios, to score."""
         min_samples = self._model.metadata.min_input_samples
-        candidates = [(s, e) for s, e in spans if e - s >= min_samples]
-        arrays = [self._audio.get(s, e) for s, e in candidates]
-        accepted = [self._model.accepts(x) for x in arrays]
-        usable = [span for span, ok in zip(candidates, accepted, strict=True) if ok]
-        arrays = [x for x, ok in zip(arrays, accepted, strict=True) if ok]
-        if len(usable) < len(spans):
+        skipped = 0
+        for s, e in spans:
+            x = self._audio.get(s, e) if e - s >= min_samples else None
+            if x is None or not self._model.accepts(x):
+                skipped += 1
+                continue
+            self._pending.append((s, e, x, self._speech_ratio(s, e)))
+        if skipped:
             logger.info(
                 "skipped %d window(s) shorter than the model's input (after its silence trim, "
                 "for a raw-PCM graph that does not pad)",
-                len(spans) - len(usable),
+                skipped,
             )
-        if not usable:
+
+    def _score(self) -> list[WindowResult]:
+        pending, self._pending = self._pending, []
+        if not pending:
             return []
-        probs = self._model.score(arrays, self._options.session.batch_size)
+        probs = self._model.score(
+            [x for _, _, x, _ in pending], self._options.session.batch_size, self._parallel
+        )
         labels = self._model.metadata.labels
         results = [
             WindowResult(
@@ -195,9 +217,9 @@ class Stream:
                 end=self._seconds(e),
                 label=labels[int(np.argmax(p))],
                 scores={name: float(v) for name, v in zip(labels, p, strict=True)},
-                speech_ratio=self._speech_ratio(s, e),
+                speech_ratio=ratio,
             )
-            for (s, e), p in zip(usable, probs, strict=True)
+            for (s, e, _, ratio), p in zip(pending, probs, strict=True)
         ]
         self._windows.extend(results)
         return results

@@ -226,6 +226,29 @@ def _suite() -> ModuleType:
     return module
 
 
+def test_suite_runs_a_whisper_checkpoint_in_pytorch_as_the_graph_does(tmp_path: Path) -> None:
+    """The eager baseline of a Whisper checkpoint takes raw samples (the exporter's wrapper,
+    log-mel included) and gives the logits that the exported fp32 graph gives."""
+    torch = pytest.importorskip("torch")
+    from edge_ser_export import export_model
+    from test_export_whisper import make_tiny_whisper
+
+    suite = _suite()
+    ckpt = make_tiny_whisper(tmp_path / "whisper")
+    eager = suite.eager_model(ckpt)
+    x = (0.1 * np.random.default_rng(0).standard_normal(32_000)).astype(np.float32)
+    with torch.inference_mode():
+        logits = eager(torch.from_numpy(x)[None]).numpy()
+    assert logits.shape == (1, 4)
+    report = export_model(ckpt, tmp_path / "fp32", quantize="none", raw_variant=False)
+    session = ort.InferenceSession(str(report.model_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    graph_logits = session.run(["logits"], {name: x[None]})[0]
+    np.testing.assert_allclose(logits, graph_logits, atol=1e-3)
+    assert suite._portable("/some/where/ship_trunc4") == "ship_trunc4"
+    assert suite._portable("runs/model") == "runs/model"
+
+
 def test_suite_ratios_and_targets() -> None:
     suite = _suite()
     fp32, dyn, static = (suite.VARIANTS[m] for m in suite.MODES)
@@ -277,6 +300,8 @@ def test_suite_quick_run_on_a_tiny_model(tmp_path: Path) -> None:
     data = json.loads((out / "results.json").read_text())
     assert (out / "results.png").stat().st_size > 10_000
     md = (out / "results.md").read_text()
+    # --work and --out were absolute: the results name them without the machine's path
+    assert str(tmp_path) not in md and str(tmp_path) not in (out / "results.json").read_text()
     assert data["machine"]["cpu"] in md and "shared" in md
 
     assert data["calibration"]["source"] == "synthetic"
@@ -376,3 +401,73 @@ def test_budget_targets_use_the_rewritten_model_and_the_longest_note() -> None:
     assert met["int8 >= 80% of the int8 compute bound"] is True
     assert met["peak RSS <= 150 MB on every note"] is False
     assert met["flat with length"] is False  # 11 MB apart
+
+
+def test_budget_ceilings_are_the_multiply_adds_at_the_peaks() -> None:
+    budget = _budget()
+    peaks = {"int8": 200.0, "fp32": 50.0}  # GMAC/s
+    c = budget.ceilings(6e9, 1e9, peaks, {"ort_fp32": 140.0, "torch": 170.0})
+    # 6 G at 200 GMAC/s = 30 ms; 140 ms / 30 ms and 170 ms / 30 ms.
+    assert c["all_int8"]["floor_ms"] == pytest.approx(30.0)
+    assert c["all_int8"]["max_speedup_vs_ort_fp32"] == pytest.approx(140 / 30)
+    assert c["all_int8"]["max_speedup_vs_torch"] == pytest.approx(170 / 30)
+    # 5 G at 200 plus 1 G at 50: 25 + 20 ms.
+    assert c["as_quantised"]["floor_ms"] == pytest.approx(45.0)
+    report = {
+        "speed": {
+            "threads": 1,
+            "latency": {
+                budget.PASSES: {
+                    "speedup_vs_ort_fp32": 2.3,
+                    "cpu_speedup_vs_ort_fp32": 2.3,
+                    "speedup_vs_torch": 2.8,
+                    "cpu_speedup_vs_torch": 2.8,
+                }
+            },
+            "bound": {budget.PASSES: {"of_measured_gemm_peak": 0.56}},
+            "ceilings": c,
+        }
+    }
+    measured = {t["target"].split(" (")[0]: t["measured"] for t in budget.targets(report)}
+    assert "ceiling here 4.67x" in measured["int8 >= 3.5x ORT fp32"]
+    assert "ceiling here 5.67x" in measured["int8 >= 5x PyTorch eager"]
+
+
+def test_budget_reads_which_multiply_adds_a_graph_keeps_in_fp32(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    budget = _budget()
+    w = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")
+
+    def graph(nodes: list[Any], name: str) -> Path:
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(helper.make_model(helper.make_graph(nodes, name, [x], [y], [w])), str(path))
+        return path
+
+    fp32 = graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["a"], name="/log_mel/Conv"),
+            helper.make_node("Conv", ["a", "w"], ["b"], name="/conv1/Conv"),
+            helper.make_node("MatMul", ["b", "w"], ["c"], name="/layers.0/fc1/MatMul"),
+            helper.make_node("MatMul", ["c", "b"], ["y"], name="/layers.0/self_attn/MatMul"),
+        ],
+        "fp32",
+    )
+    parts = budget.fp32_whisper_macs(fp32, 4, 128_000)
+    assert parts == {
+        "log-mel": 402 * 400 * 800 + 201 * 80 * 800,
+        "conv1": 512 * 80 * 3 * 800,
+        "attention products": 4 * 2 * 400 * 400 * 512,
+    }
+    int8 = graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["a"], name="/log_mel/Conv"),
+            helper.make_node("QLinearConv", ["a", "w"], ["b"], name="/conv1/Conv_quant"),
+            helper.make_node("MatMul", ["b", "w"], ["y"], name="/layers.0/fc1/MatMul"),
+        ],
+        "int8",
+    )
+    assert set(budget.fp32_whisper_macs(int8, 4, 128_000)) == {"log-mel"}

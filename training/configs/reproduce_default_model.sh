@@ -55,7 +55,12 @@ edge-ser export "$W/model_p1" --out "$W/minmax_p1" --calibration "$W/calibration
 edge-ser export "$W/model_p1" --out "$W/64windows_p1" --calibration "$W/calibration" --no-raw-variant --max-calibration-windows 64
 edge-ser export "$W/model_p1" --out "$W/fc2_fp32_p1" --calibration "$W/calibration" --no-raw-variant --keep-fp32 fc2
 edge-ser export "$W/model_p1" --out "$W/attention_int8_p1" --calibration "$W/calibration" --no-raw-variant --quantize-attention
-for q in export dynamic minmax 64windows fc2_fp32 attention_int8; do
+edge-ser export "$W/model_p1" --out "$W/attention_conv1_int8_p1" --calibration "$W/calibration" --no-raw-variant --quantize-attention --fp32-conv-layers 0
+edge-ser evaluate --model "$W/attention_conv1_int8_p1" --corpus ravdess --data "$D/ravdess" \
+  --speakers Actor_09 Actor_10 Actor_11 Actor_12 --json > "$W/eval_attention_conv1_int8_p1_ravdess.json"
+edge-ser evaluate --model "$W/attention_conv1_int8_p1" --corpus savee --data "$D/savee" --json \
+  > "$W/eval_attention_conv1_int8_p1_savee.json"
+for q in export dynamic minmax 64windows fc2_fp32 attention_int8 attention_conv1_int8; do
   python benchmarks/int8_agreement.py "$W/${q}_p1" "$W/fp32_p1" "$D"/ravdess/Actor_{09,10,11,12} "$D/savee" \
     > "$W/agreement_${q}_p1.json"
 done
