@@ -111,9 +111,7 @@ def pooled_features(checkpoint: Path, windows: list[np.ndarray]) -> tuple[Any, n
     inputs = [model_input(w, ckpt.preprocessing, ckpt.min_input_samples) for w in windows]
     with torch.inference_mode():
         if ckpt.front_end == "log_mel":
-            wrapper = WhisperClassifierWrapper(
-                model, ckpt.log_mel, ckpt.feature_extractor.mel_filters
-            ).eval()
+            wrapper = WhisperClassifierWrapper.for_checkpoint(ckpt)
             rows = [wrapper.pooled(torch.from_numpy(x)[None])[0].numpy() for x in inputs]
         else:
             rows = [
@@ -127,31 +125,12 @@ def pooled_features(checkpoint: Path, windows: list[np.ndarray]) -> tuple[Any, n
 
 def fit_head(checkpoint: Path, windows: list[np.ndarray], labels: np.ndarray) -> float:
     """Fit the classifier as a linear probe (export_quant_latency's recipe) and save it."""
-    import torch
-    from export_quant_latency import PROBE_COMPONENTS
+    from export_quant_latency import fit_linear_head
 
     model, feats = pooled_features(checkpoint, windows)
-    mu = feats.mean(axis=0)
-    _, sv, vt = np.linalg.svd(feats - mu, full_matrices=False)
-    components = vt[:PROBE_COMPONENTS].T
-    scale = sv[:PROBE_COMPONENTS] / np.sqrt(len(feats))
-    z = (feats - mu) @ components / scale
-    k = len(LABELS)
-    w, b = np.zeros((z.shape[1], k)), np.zeros(k)
-    onehot = np.eye(k)[labels]
-    for _ in range(2000):
-        logits = z @ w + b
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        grad = (p - onehot) / len(z)
-        w -= 0.5 * (z.T @ grad + 1e-2 * w)
-        b -= 0.5 * grad.sum(axis=0)
-    full = components @ (w / scale[:, None])
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.from_numpy(full.T).float())
-        model.classifier.bias.copy_(torch.from_numpy(b - mu @ full).float())
+    accuracy = fit_linear_head(model, feats, labels)
     model.save_pretrained(str(checkpoint))
-    return float(np.mean((z @ w + b).argmax(axis=1) == labels))
+    return accuracy
 
 
 # -- audio ---------------------------------------------------------------------------------

@@ -131,6 +131,14 @@ def fit_probe(model: Any, windows: list[np.ndarray], labels: np.ndarray) -> floa
                 for w in windows
             ]
         ).astype(np.float64)
+    return fit_linear_head(model, feats, labels)
+
+
+def fit_linear_head(model: Any, feats: np.ndarray, labels: np.ndarray) -> float:
+    """Set ``model.classifier`` to a logistic-regression probe on ``feats`` (its inputs, one
+    row per window); return the probe's training accuracy."""
+    import torch
+
     # Fit on the top principal components only: a probe free to use the low-variance
     # directions of random features overfits them, and amplifies int8 noise along them,
     # in a way a trained network's head would not.

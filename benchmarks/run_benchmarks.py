@@ -861,9 +861,7 @@ def eager_model(checkpoint: Path) -> Any:
 
     ckpt = load_checkpoint(checkpoint)
     if ckpt.front_end == "log_mel":
-        wrapper = WhisperClassifierWrapper(
-            ckpt.model, ckpt.log_mel, ckpt.feature_extractor.mel_filters
-        ).eval()
+        wrapper = WhisperClassifierWrapper.for_checkpoint(ckpt)
         return lambda x: wrapper(x)[1]
     model = ckpt.model.eval()
 

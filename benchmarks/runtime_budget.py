@@ -173,21 +173,40 @@ def whisper_fp32_exports(
     return wrapper.eval(), optimize_model(raw, work / "fp32.onnx", passes=False)
 
 
-def count_whisper_macs(layers: int, samples: int = WINDOW) -> dict[str, float]:
-    """Multiply-adds of one window of a Whisper-base-shaped classifier cut to ``layers``."""
+def whisper_frames(samples: int = WINDOW) -> tuple[int, int]:
+    """Whisper's log-mel frames and encoder positions for ``samples`` (8 s: 800 and 400)."""
     mel_frames = samples // 160
-    t, d, ffn = -(-mel_frames // 2), 512, 2048
-    macs = {
-        f"log-mel (DFT conv 400 -> 402, mel 201 -> 80, {mel_frames} frames)": (
-            402 * 400 * mel_frames + 201 * 80 * mel_frames
-        ),
-        f"conv1 (80->512, k3, {mel_frames} frames)": 512 * 80 * 3 * mel_frames,
-        f"conv2 (512->512, k3 stride 2, {t} frames)": 512 * 512 * 3 * t,
-        f"transformer ({layers} layers, {t} frames)": layers
-        * (4 * d * d * t + 2 * t * t * d + 2 * d * ffn * t),
+    return mel_frames, -(-mel_frames // 2)
+
+
+def whisper_parts(layers: int, samples: int = WINDOW) -> dict[str, int]:
+    """Multiply-adds of one window of a Whisper-base-shaped classifier cut to ``layers``, by
+    part, the transformer's attention products apart from its projections and FFN."""
+    mel_frames, t = whisper_frames(samples)
+    d, ffn = 512, 2048
+    return {
+        "log-mel": 402 * 400 * mel_frames + 201 * 80 * mel_frames,
+        "conv1": 512 * 80 * 3 * mel_frames,
+        "conv2": 512 * 512 * 3 * t,
+        "projections and FFN": layers * (4 * d * d * t + 2 * d * ffn * t),
+        "attention products": layers * 2 * t * t * d,
         "projector + classifier": d * 256 * t + 256 * 4,
     }
-    return {k: float(v) for k, v in macs.items()}
+
+
+def count_whisper_macs(layers: int, samples: int = WINDOW) -> dict[str, float]:
+    """Multiply-adds of one window of a Whisper-base-shaped classifier cut to ``layers``."""
+    p = whisper_parts(layers, samples)
+    mel_frames, t = whisper_frames(samples)
+    return {
+        f"log-mel (DFT conv 400 -> 402, mel 201 -> 80, {mel_frames} frames)": float(p["log-mel"]),
+        f"conv1 (80->512, k3, {mel_frames} frames)": float(p["conv1"]),
+        f"conv2 (512->512, k3 stride 2, {t} frames)": float(p["conv2"]),
+        f"transformer ({layers} layers, {t} frames)": float(
+            p["projections and FFN"] + p["attention products"]
+        ),
+        "projector + classifier": float(p["projector + classifier"]),
+    }
 
 
 def fp32_whisper_macs(model_path: Path, layers: int, samples: int = WINDOW) -> dict[str, float]:
@@ -195,20 +214,17 @@ def fp32_whisper_macs(model_path: Path, layers: int, samples: int = WINDOW) -> d
     the log-mel's DFT conv and mel product (always fp32), conv1 if it is a plain ``Conv``, and
     the attention products if they are plain ``MatMul`` nodes of two activations."""
     import onnx
+    from edge_ser_export.quantize import FRONT_END_SCOPE, activation_matmul_nodes
 
     model = onnx.load(str(model_path), load_external_data=False)
-    weights = {init.name for init in model.graph.initializer}
-    mel_frames = samples // 160
-    t, d = -(-mel_frames // 2), 512
-    out: dict[str, float] = {}
-    nodes = list(model.graph.node)
-    if any(n.name.startswith("/log_mel/") and n.op_type == "Conv" for n in nodes):
-        out["log-mel"] = float(402 * 400 * mel_frames + 201 * 80 * mel_frames)
-    if any(n.name.startswith("/conv1/") and n.op_type == "Conv" for n in nodes):
-        out["conv1"] = float(512 * 80 * 3 * mel_frames)
-    if any(n.op_type == "MatMul" and not any(i in weights for i in n.input) for n in nodes):
-        out["attention products"] = float(layers * 2 * t * t * d)
-    return out
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    fp32 = {
+        "log-mel": any(name.startswith(FRONT_END_SCOPE) for name in convs),
+        "conv1": any(name.startswith("/conv1/") for name in convs),
+        "attention products": bool(activation_matmul_nodes(model)),
+    }
+    parts = whisper_parts(layers, samples)
+    return {key: float(parts[key]) for key, kept in fp32.items() if kept}
 
 
 def ceilings(

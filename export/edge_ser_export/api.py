@@ -616,7 +616,7 @@ def _wrapper(ckpt: LoadedCheckpoint) -> Any:
         return None
     from .whisper import WhisperClassifierWrapper
 
-    return WhisperClassifierWrapper(ckpt.model, ckpt.log_mel, ckpt.feature_extractor.mel_filters)
+    return WhisperClassifierWrapper.for_checkpoint(ckpt)
 
 
 def _extensions_session(path: Path, library: str) -> Any:

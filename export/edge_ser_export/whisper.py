@@ -218,6 +218,11 @@ class WhisperClassifierWrapper(torch.nn.Module):
         if self.weighted:
             self.layer_weights = model.layer_weights
 
+    @classmethod
+    def for_checkpoint(cls, ckpt: Any) -> WhisperClassifierWrapper:
+        """The wrapper of a Whisper checkpoint from ``load_checkpoint``, in eval mode."""
+        return cls(ckpt.model, ckpt.log_mel, ckpt.feature_extractor.mel_filters).eval()
+
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.classifier(self.pooled(input_values))
         return torch.softmax(logits, dim=-1), logits
