@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .cli_flags import add_model_argument
 from .errors import EdgeSerError, ModelNotFoundError
 from .model import (
     ASSETS_PACKAGE,
@@ -589,12 +590,7 @@ def _positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="model folder or .onnx/.ort file (default: the bundled model)",
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--threads",
         type=_non_negative_int,

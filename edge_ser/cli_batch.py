@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 from .batch import BatchOptions, BatchProgress, classify_batch
 from .cli_classify import add_arguments as add_classify_arguments
 from .cli_classify import options_from_args
+from .cli_flags import add_model_argument
 from .options import AGGREGATIONS, ClassifierOptions
 
 __all__ = ["add_arguments", "run"]
@@ -36,10 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (local or a URI); reruns resume"
     )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
+    add_model_argument(
+        parser,
         help="model folder or .onnx/.ort file, at this path on every Ray node "
         "(default: the bundled model)",
     )

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from .audio import AUDIO_EXTENSIONS, open_audio
 from .classifier import Classifier
+from .cli_flags import add_model_argument
 from .errors import EdgeSerError, OptionsError
 from .native import capture_native_stderr
 from .options import AGGREGATIONS, ClassifierOptions
@@ -58,12 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="audio files, folders (searched recursively) or glob patterns; - reads one "
         "recording from standard input",
     )
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="model folder or .onnx/.ort file (default: the bundled model)",
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--format",
         choices=FORMATS,

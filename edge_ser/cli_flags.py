@@ -11,11 +11,20 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["flag_map", "name_flags"]
+__all__ = ["add_model_argument", "flag_map", "name_flags"]
 
 # ``VadOptions.aggressiveness``, ``TrainOptions.mix_ratio``, ``AugmentOptions.speed``.
 _QUALIFIED = re.compile(r"\b[A-Z][A-Za-z]*Options\.([a-z_][a-z0-9_]*)\b")
+
+
+MODEL_HELP = "model folder or .onnx/.ort file (default: the bundled model)"
+
+
+def add_model_argument(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
+    """``--model``, the same on every command that runs a model."""
+    parser.add_argument("--model", type=Path, default=None, help=help)
 
 
 def flag_map(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from .classifier import Classifier
+from .cli_flags import add_model_argument
 from .listen import ChunkSource, Microphone, list_input_devices, listen
 from .results import ClassificationResult, WindowResult
 
@@ -21,12 +21,7 @@ __all__ = ["add_arguments", "open_source", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="model folder or .onnx/.ort file (default: the bundled model)",
-    )
+    add_model_argument(parser)
     parser.add_argument(
         "--device",
         default=None,
